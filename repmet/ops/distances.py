@@ -1,0 +1,55 @@
+"""Pairwise distances as matrix products, so they are fast and export to every format.
+
+A distance is an object injected into a loss, so one loss formula serves squared
+Euclidean and cosine alike (as in pytorch-metric-learning).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from repmet.errors import UserError
+
+
+class Distance:
+    """``__call__(a [N, D], b [M, D]) -> [N, M]``; smaller means closer."""
+
+    name: str = ""
+
+    def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+            raise ValueError(f"expected [N, D] and [M, D] embeddings, got {tuple(a.shape)} and {tuple(b.shape)}")
+        return self.pairwise(a, b)
+
+    def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SquaredEuclideanDistance(Distance):
+    """|a - b|^2 = |a|^2 + |b|^2 - 2 a.b, clamped at 0 against rounding."""
+
+    name = "sqeuclidean"
+
+    def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a_sq = a.pow(2).sum(1, keepdim=True)
+        b_sq = b.pow(2).sum(1).unsqueeze(0)
+        return (a_sq + b_sq - 2.0 * a @ b.t()).clamp_min(0.0)
+
+
+class CosineDistance(Distance):
+    """1 - cos(a, b)."""
+
+    name = "cosine"
+
+    def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return 1.0 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).t()
+
+
+_DISTANCES = {cls.name: cls for cls in (SquaredEuclideanDistance, CosineDistance)}
+
+
+def create_distance(name: str) -> Distance:
+    if name not in _DISTANCES:
+        raise UserError(f"unknown distance {name!r}; available: {', '.join(sorted(_DISTANCES))}")
+    return _DISTANCES[name]()

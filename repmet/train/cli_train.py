@@ -1,0 +1,39 @@
+"""``metric-train CONFIG [--set k=v ...] [--out DIR] [--resume]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from repmet.cli_errors import report_user_errors
+from repmet.train.config import load_config
+from repmet.train.distributed import teardown_distributed
+from repmet.train.trainer import EpisodicTrainer
+
+
+@click.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value by its dotted key, e.g. --set train.lr=0.01 (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: runs/<config name>).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoints/last.pt.")
+@click.option("--no-progress", is_flag=True, help="Print one JSON line per epoch instead of progress bars.")
+@report_user_errors
+def main(config_path: str, overrides: tuple[str, ...], out_dir: str | None, resume: bool, no_progress: bool) -> None:
+    """Train the experiment described by the YAML file CONFIG."""
+    config = load_config(config_path, overrides)
+    out = Path(out_dir) if out_dir else Path("runs") / config.name
+    try:
+        trainer = EpisodicTrainer(config, out, resume=resume, progress=not no_progress)
+        summary = trainer.fit()
+        if trainer.ctx.is_main:
+            click.echo(f"done: best val accuracy {summary['best_val']:.4f}; checkpoint {summary['checkpoint']}")
+            click.echo(f"evaluate: metric-eval {summary['checkpoint']} --split {config.data.test_split}")
+    finally:
+        teardown_distributed()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Episodic evaluation: mean accuracy over seeded episodes with its 95% confidence interval."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from repmet.data.class_images import ClassImages
+from repmet.data.episode_sampler import EpisodeSampler
+from repmet.train.episodic import run_episode
+from repmet.train.losses.base import EpisodicLoss
+
+
+@dataclass(frozen=True)
+class EpisodicScore:
+    accuracy: float  # mean over episodes, a fraction
+    ci95: float  # 1.96 * sample std / sqrt(episodes)
+    loss: float
+    per_episode: list[float]
+
+    @property
+    def episodes(self) -> int:
+        return len(self.per_episode)
+
+
+@torch.no_grad()
+def evaluate_episodes(encoder: nn.Module, loss_fn: EpisodicLoss, data: ClassImages, way: int, shot: int,
+                      query: int, episodes: int, seed: int, device: torch.device,
+                      memory_format: torch.memory_format = torch.contiguous_format,
+                      progress: bool = False) -> EpisodicScore:
+    sampler = EpisodeSampler(data.num_classes, data.images_per_class, way, shot, query, episodes, seed,
+                             description=data.description)
+    was_training = encoder.training
+    encoder.eval()
+    accuracies, losses = [], []
+    for index in tqdm(range(episodes), desc=f"eval {way}-way {shot}-shot", disable=not progress, leave=False):
+        result = run_episode(encoder, loss_fn, data, sampler.episode(0, index), device, memory_format)
+        accuracies.append(result.accuracy.item())
+        losses.append(result.loss.item())
+    encoder.train(was_training)
+    std = float(np.std(accuracies, ddof=1)) if episodes > 1 else 0.0
+    return EpisodicScore(float(np.mean(accuracies)), 1.96 * std / math.sqrt(episodes), float(np.mean(losses)), accuracies)

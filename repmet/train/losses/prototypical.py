@@ -1,0 +1,28 @@
+"""Prototypical Networks loss (Snell, Swersky and Zemel, NeurIPS 2017)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from repmet.ops.distances import Distance, SquaredEuclideanDistance
+from repmet.train.losses.base import EpisodeResult, EpisodicLoss
+
+
+class PrototypicalLoss(EpisodicLoss):
+    """Each class's prototype is the mean of its support embeddings; a query's class
+    posterior is ``softmax(-d(query, prototypes))``; the loss is its negative log-likelihood."""
+
+    def __init__(self, distance: Distance | None = None) -> None:
+        super().__init__()
+        self.distance = distance or SquaredEuclideanDistance()
+
+    def compute_loss(self, support: torch.Tensor, query: torch.Tensor) -> EpisodeResult:
+        way, n_query = query.shape[:2]
+        prototypes = support.mean(dim=1)
+        log_probs = F.log_softmax(-self.distance(query.flatten(0, 1), prototypes), dim=1)
+        targets = torch.arange(way, device=query.device).repeat_interleave(n_query)
+        loss = F.nll_loss(log_probs, targets)
+        # argmax over the class dimension only: correct for any number of queries, one included.
+        accuracy = (log_probs.argmax(dim=1) == targets).float().mean()
+        return EpisodeResult(loss, accuracy, log_probs)
