@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"checkpoint {path} does not exist")
     try:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise UserError(
+            f"checkpoint {path} holds objects other than tensors and plain containers; refusing to unpickle "
+            f"it ({str(exc).splitlines()[0]})") from None
     except Exception as exc:  # torch raises many types for damaged files
         raise UserError(f"checkpoint {path} is corrupt or truncated and was not loaded ({type(exc).__name__}: {exc})") from None
     if not isinstance(bundle, dict) or any(key not in bundle for key in REQUIRED_KEYS):

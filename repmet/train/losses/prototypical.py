@@ -24,5 +24,5 @@ class PrototypicalLoss(EpisodicLoss):
         targets = torch.arange(way, device=query.device).repeat_interleave(n_query)
         loss = F.nll_loss(log_probs, targets)
         # argmax over the class dimension only: correct for any number of queries, one included.
-        accuracy = (log_probs.argmax(dim=1) == targets).float().mean()
+        accuracy = (log_probs.argmax(dim=1) == targets).to(log_probs.dtype).mean()
         return EpisodeResult(loss, accuracy, log_probs)
