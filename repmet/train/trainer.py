@@ -127,7 +127,7 @@ class EpisodicTrainer:
         (self.out_dir / "metrics.jsonl").write_text(lines)
 
     # ---------------------------------------------------------------- training
-    def _train_epoch(self, epoch: int) -> dict[str, float]:
+    def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
         per_rank = self.config.train.episodes_per_step
         total_loss = total_acc = 0.0
@@ -171,7 +171,7 @@ class EpisodicTrainer:
                       total=tc.epochs, disable=not self.progress, dynamic_ncols=True)
         for epoch in epochs:
             lr = self.optimizer.param_groups[0]["lr"]
-            record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **self._train_epoch(epoch)}
+            record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **self.train_epoch(epoch)}
             if self.ctx.is_main:
                 val = evaluate_episodes(self.encoder, self.loss_fn, self.val_data, e.way, e.shot, e.query,
                                         e.val_episodes, e.seed, self.ctx.device, self.memory_format)

@@ -1,0 +1,51 @@
+"""Turn a run's checkpoint into a small release checkpoint for a given config.
+
+``python -m repmet.train.release RUN_CHECKPOINT CONFIG OUT.pt``
+
+Keeps the weights, the history and the config; drops optimizer, scheduler and RNG
+state (a release is for evaluation and export, not for resuming). CONFIG may differ
+from the run's config only in ``name`` and ``eval``: that is how one training run
+honestly serves ``protonets_1_5`` and ``protonets_1_20``, which train identically.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from repmet.cli_errors import report_user_errors
+from repmet.errors import UserError
+from repmet.train.checkpoint import load_checkpoint, save_checkpoint
+from repmet.train.config import config_from_dict, load_config
+
+TRAINING_SECTIONS = ("seed", "data", "model", "loss", "train")
+
+
+def release_checkpoint(run_checkpoint: str, config_path: str, out_path: str) -> dict:
+    bundle = load_checkpoint(run_checkpoint)
+    trained = config_from_dict(bundle["config"], source=f"the config stored in {run_checkpoint}").to_dict()
+    target = load_config(config_path).to_dict()
+    for section in TRAINING_SECTIONS:
+        if trained[section] != target[section]:
+            raise UserError(f"{config_path} differs from the run of {run_checkpoint} in section {section!r}; "
+                            f"a release may change only 'name' and 'eval'")
+    slim = {key: bundle[key] for key in ("model", "epoch", "history", "best_val", "world_size") if key in bundle}
+    slim["config"] = target
+    slim["trained_as"] = trained["name"]
+    save_checkpoint(slim, out_path)
+    return slim
+
+
+@click.command()
+@click.argument("run_checkpoint", type=click.Path(dir_okay=False))
+@click.argument("config_path", type=click.Path(dir_okay=False))
+@click.argument("out_path", type=click.Path(dir_okay=False))
+@report_user_errors
+def main(run_checkpoint: str, config_path: str, out_path: str) -> None:
+    slim = release_checkpoint(run_checkpoint, config_path, out_path)
+    click.echo(f"wrote {out_path}: {slim['config']['name']} (trained as {slim['trained_as']}, epoch {slim['epoch']})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
