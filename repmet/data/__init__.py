@@ -6,7 +6,12 @@ from pathlib import Path
 
 from repmet.data.class_images import ClassImages
 from repmet.data.episode_sampler import Episode, EpisodeSampler, gather_episode
+from repmet.data.flowers102 import load_flowers102
+from repmet.data.image_folder import load_image_folder
+from repmet.data.labeled_images import LabeledImages
 from repmet.data.omniglot import load_omniglot
+from repmet.data.oxford_pets import load_oxford_pets
+from repmet.data.stanford_dogs import load_stanford_dogs
 from repmet.data.paths import default_data_root
 from repmet.errors import UserError
 
@@ -20,5 +25,20 @@ def load_few_shot_split(dataset: str, split: str, root: str | Path | None = None
     return _FEW_SHOT_DATASETS[dataset](root or default_data_root(), split, image_size=image_size, download=download)
 
 
-__all__ = ["ClassImages", "Episode", "EpisodeSampler", "default_data_root", "gather_episode",
+_CLASSIFICATION_DATASETS = {
+    "flowers102": load_flowers102,
+    "oxford_pets": load_oxford_pets,
+    "stanford_dogs": load_stanford_dogs,
+    "folder": load_image_folder,
+}
+
+
+def load_labeled_split(dataset: str, split: str, root: str | Path | None = None, download: bool = True) -> LabeledImages:
+    if dataset not in _CLASSIFICATION_DATASETS:
+        raise UserError(f"dataset {dataset!r} is not an image-classification dataset; available: "
+                        f"{', '.join(sorted(_CLASSIFICATION_DATASETS))}")
+    return _CLASSIFICATION_DATASETS[dataset](root or default_data_root(), split, download=download)
+
+
+__all__ = ["LabeledImages", "load_labeled_split", "ClassImages", "Episode", "EpisodeSampler", "default_data_root", "gather_episode",
            "load_few_shot_split", "load_omniglot"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from repmet.errors import UserError
 from repmet.models.registry import register_model
 
 
@@ -38,5 +39,8 @@ class Conv4(nn.Module):
 
 
 @register_model("conv4")
-def conv4(in_channels: int = 1, hidden_channels: int = 64, out_channels: int = 64) -> Conv4:
+def conv4(in_channels: int = 1, hidden_channels: int = 64, out_channels: int = 64, pretrained: bool = False,
+          weights: str | None = None, **_) -> Conv4:
+    if pretrained or weights:
+        raise UserError("conv4 has no pretrained weights; set model.pretrained: false and model.weights: null")
     return Conv4(in_channels, hidden_channels, out_channels)

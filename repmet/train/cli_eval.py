@@ -14,6 +14,7 @@ from repmet.train.checkpoint import load_checkpoint
 from repmet.train.config import config_from_dict
 from repmet.train.distributed import resolve_device
 from repmet.train.evaluate import evaluate_episodes
+from repmet.train.fine_grained_eval import evaluate_fine_grained
 from repmet.train.losses import create_loss
 from repmet.train.trainer import build_encoder
 
@@ -35,11 +36,28 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
     """Evaluate a trained few-shot CHECKPOINT on episodes drawn from a split's classes."""
     bundle = load_checkpoint(checkpoint)
     config = config_from_dict(bundle["config"], source=f"the config stored in {checkpoint}")
+    if data_root:
+        config.data.root = data_root
     e = config.eval
     split = split or config.data.test_split
-    way, shot, query = way or e.way, shot or e.shot, query or e.query
+    way, query = way or e.way, query or e.query
     episodes = episodes or e.test_episodes
     seed = e.seed if seed is None else seed
+    if config.method != "protonets":
+        config.train.device = device
+        result = evaluate_fine_grained(config, bundle["model"], split, way, [shot] if shot else e.fewshot_shots,
+                                       query, episodes, seed)
+        click.echo(f"{config.name} on {split}: closed-set accuracy {100 * result['accuracy']:.2f} % over "
+                   f"{result['images']} images of {result['classes']} classes; precision@1 "
+                   f"{100 * result['precision_at_1']:.2f} %, MAP@R {100 * result['map_at_r']:.2f} %")
+        for few in result["fewshot"]:
+            click.echo(f"  few-shot on held-out classes {few['classes'][0]}-{few['classes'][1]}: {few['way']}-way "
+                       f"{few['shot']}-shot, {few['episodes']} episodes: {100 * few['accuracy']:.2f} +- "
+                       f"{100 * few['ci95']:.2f} %")
+        if json_path:
+            Path(json_path).write_text(json.dumps({**result, "checkpoint": str(checkpoint)}, indent=2) + "\n")
+        return
+    shot = shot or e.shot
 
     torch_device = resolve_device(device)
     encoder = build_encoder(config)
@@ -47,7 +65,7 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
     memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
     encoder.to(torch_device, memory_format=memory_format)
     d = config.data
-    data = load_few_shot_split(d.dataset, split, data_root or d.root, d.image_size, d.download)
+    data = load_few_shot_split(d.dataset, split, d.root, d.image_size, d.download)
     score = evaluate_episodes(encoder, create_loss(config.loss.name, config.loss.distance), data, way, shot, query,
                               episodes, seed, torch_device, memory_format, progress=True)
     click.echo(f"{config.name} on {data.description}: {way}-way {shot}-shot, {query} queries, {episodes} episodes: "

@@ -9,6 +9,7 @@ import click
 from repmet.cli_errors import report_user_errors
 from repmet.train.config import load_config
 from repmet.train.distributed import teardown_distributed
+from repmet.train.batch_trainer import BatchTrainer
 from repmet.train.trainer import EpisodicTrainer
 
 
@@ -26,7 +27,8 @@ def main(config_path: str, overrides: tuple[str, ...], out_dir: str | None, resu
     config = load_config(config_path, overrides)
     out = Path(out_dir) if out_dir else Path("runs") / config.name
     try:
-        trainer = EpisodicTrainer(config, out, resume=resume, progress=not no_progress)
+        trainer_class = EpisodicTrainer if config.method == "protonets" else BatchTrainer
+        trainer = trainer_class(config, out, resume=resume, progress=not no_progress)
         summary = trainer.fit()
         if trainer.ctx.is_main:
             click.echo(f"done: best val accuracy {summary['best_val']:.4f}; checkpoint {summary['checkpoint']}")

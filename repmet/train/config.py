@@ -20,13 +20,17 @@ from repmet.errors import UserError
 
 @dataclass
 class DataConfig:
-    dataset: Literal["omniglot"] = "omniglot"
+    dataset: Literal["omniglot", "flowers102", "oxford_pets", "stanford_dogs", "folder"] = "omniglot"
     root: Optional[str] = None  # None: $REPMET_DATA, ../shared/data next to a checkout, ~/.cache/repmet/data
     image_size: int = 28
+    resize: Optional[int] = None  # shorter side before the centre crop; None: image_size / 0.875
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
     download: bool = True
+    train_classes: Optional[list[int]] = None  # [first, last], 1-based inclusive; None: all classes
+    fewshot_classes: Optional[list[int]] = None  # [first, last] held out for few-shot evaluation
+    cache_views: list[str] = field(default_factory=lambda: ["center", "flip"])  # training views of cached features
 
 
 @dataclass
@@ -35,6 +39,39 @@ class ModelConfig:
     in_channels: int = 1
     hidden_channels: int = 64
     out_channels: int = 64
+    pretrained: bool = False
+    weights: Optional[str] = None  # a local state dict instead of downloaded ImageNet weights
+    frozen: bool = False  # no gradients and no BatchNorm statistics updates in the backbone
+    cache_features: bool = False  # with frozen: compute backbone features once and train the head on them
+
+
+@dataclass
+class HeadConfig:
+    hidden_dim: int = 1024
+    embedding_dim: int = 256
+
+
+@dataclass
+class BatchConfig:
+    classes: int = 12  # M: classes (RepMet) or clusters (Magnet) per batch
+    per_class: int = 4  # D: images per class or per cluster
+
+
+@dataclass
+class RepMetConfig:
+    reps_per_class: int = 1  # K
+    sigma: float = 0.5
+    alpha: float = 1.0  # margin
+    ce_weight: float = 1.0
+    margin_weight: float = 1.0
+
+
+@dataclass
+class MagnetConfig:
+    clusters_per_class: int = 1  # K
+    alpha: float = 1.0
+    refresh_every: int = 100  # steps between k-means refreshes of the clusters
+    eval_neighbors: int = 8  # L: nearest clusters used for the soft assignment
 
 
 @dataclass
@@ -56,6 +93,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_decay_every: int = 2000  # episodes
     lr_decay_factor: float = 0.5
+    steps_per_epoch: int = 100  # batch methods (repmet, magnet)
     device: str = "auto"  # auto: cuda when present, else cpu
     channels_last: bool = True
     keep: Literal["best", "last"] = "best"  # which checkpoint stands for the run (last when val is in train)
@@ -69,15 +107,21 @@ class EvalConfig:
     val_episodes: int = 100
     test_episodes: int = 1000
     seed: int = 0
+    fewshot_shots: list[int] = field(default_factory=lambda: [1, 5])  # batch methods: shots of the few-shot episodes
 
 
 @dataclass
 class ExperimentConfig:
     name: str = "experiment"
+    method: Literal["protonets", "repmet", "magnet"] = "protonets"
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    repmet: RepMetConfig = field(default_factory=RepMetConfig)
+    magnet: MagnetConfig = field(default_factory=MagnetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -154,6 +198,11 @@ def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _check_type(value, inner, key, source)
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{source}: key {key!r} must be a list, got {type(value).__name__} {value!r}")
+        (inner,) = typing.get_args(hint)
+        return [_check_type(item, inner, f"{key}[{i}]", source) for i, item in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):

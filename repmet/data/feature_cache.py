@@ -1,0 +1,64 @@
+"""Backbone features computed once per image and transform, kept on disk.
+
+With a frozen backbone the head trains on these features: one pass of the backbone
+over the dataset instead of one per epoch. A cache file belongs to one backbone
+(name and weights digest) and one transform view; rows are keyed by image path, size
+and modification time, so a changed image is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from repmet.data.image_io import open_rgb
+from repmet.data.paths import cache_dir
+from repmet.data.transforms import TransformSpec
+
+
+def _row_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
+
+
+@torch.no_grad()
+def cached_features(backbone: nn.Module, backbone_id: str, paths: list[Path], spec: TransformSpec, view: str,
+                    device: torch.device, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+    """Features ``[len(paths), F]`` (float32) of ``backbone`` on ``view`` of each image."""
+    digest = hashlib.sha256(f"{backbone_id}|{spec.key(view)}".encode()).hexdigest()[:20]
+    cache_file = cache_dir() / "features" / f"{digest}.npz"
+    keys = [_row_key(p) for p in paths]
+    stored: dict[str, np.ndarray] = {}
+    if cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as data:
+            stored = dict(zip(data["keys"].tolist(), data["features"]))
+    todo = [i for i, k in enumerate(keys) if k not in stored]
+    if todo:
+        backbone.eval()
+        transform = spec.eval_transform(view)
+        load = lambda i: transform(open_rgb(paths[i]))  # noqa: E731
+        batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for batch in tqdm(batches, desc=f"features ({view})", unit="batch", disable=not progress):
+                images = torch.stack(list(pool.map(load, batch))).to(device)
+                out = backbone(images.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
+                for i, feature in zip(batch, out):
+                    stored[keys[i]] = feature
+        _write(cache_file, stored)
+    return torch.from_numpy(np.stack([stored[k] for k in keys]))
+
+
+def _write(cache_file: Path, stored: dict[str, np.ndarray]) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npz")
+    os.close(fd)
+    np.savez(tmp, keys=np.array(list(stored)), features=np.stack(list(stored.values())))
+    os.replace(tmp, cache_file)
