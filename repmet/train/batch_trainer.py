@@ -59,8 +59,8 @@ def build_model(config: ExperimentConfig, train_labels: np.ndarray, class_names:
     elif m.cache_features:
         raise UserError("model.cache_features needs model.frozen: true (features of a trained backbone change)")
     h, b = config.head, config.batch
-    head = EmbeddingHead(backbone.feature_dim, h.hidden_dim, h.embedding_dim)
-    aux_head = EmbeddingHead(aux_dim, h.hidden_dim, h.embedding_dim) if aux_dim and not m.frozen else None
+    head = EmbeddingHead(backbone.feature_dim, h.hidden_dim, h.embedding_dim, h.dropout)
+    aux_head = EmbeddingHead(aux_dim, h.hidden_dim, h.embedding_dim, h.dropout) if aux_dim and not m.frozen else None
     num_classes = len(class_names)
     if config.method == "repmet":
         r = config.repmet

