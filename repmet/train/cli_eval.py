@@ -43,22 +43,17 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
     way, query = way or e.way, query or e.query
     episodes = episodes or e.test_episodes
     seed = e.seed if seed is None else seed
-    if config.method != "protonets":
+    shots = [shot] if shot else None
+    if config.method == "protonets":
+        result = _evaluate_episodic(config, bundle, split, way, shot or e.shot, query, episodes, seed, device)
+    else:
         config.train.device = device
-        result = evaluate_fine_grained(config, bundle["model"], split, way, [shot] if shot else e.fewshot_shots,
-                                       query, episodes, seed)
-        click.echo(f"{config.name} on {split}: closed-set accuracy {100 * result['accuracy']:.2f} % over "
-                   f"{result['images']} images of {result['classes']} classes; precision@1 "
-                   f"{100 * result['precision_at_1']:.2f} %, MAP@R {100 * result['map_at_r']:.2f} %")
-        for few in result["fewshot"]:
-            click.echo(f"  few-shot on held-out classes {few['classes'][0]}-{few['classes'][1]}: {few['way']}-way "
-                       f"{few['shot']}-shot, {few['episodes']} episodes: {100 * few['accuracy']:.2f} +- "
-                       f"{100 * few['ci95']:.2f} %")
-        if json_path:
-            Path(json_path).write_text(json.dumps({**result, "checkpoint": str(checkpoint)}, indent=2) + "\n")
-        return
-    shot = shot or e.shot
+        result = _evaluate_fine_grained(config, bundle, split, way, shots or e.fewshot_shots, query, episodes, seed)
+    if json_path:
+        Path(json_path).write_text(json.dumps({**result, "checkpoint": str(checkpoint)}, indent=2) + "\n")
 
+
+def _evaluate_episodic(config, bundle, split, way, shot, query, episodes, seed, device) -> dict:
     torch_device = resolve_device(device)
     encoder = build_encoder(config)
     encoder.load_state_dict(bundle["model"])
@@ -70,11 +65,20 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
                               episodes, seed, torch_device, memory_format, progress=True)
     click.echo(f"{config.name} on {data.description}: {way}-way {shot}-shot, {query} queries, {episodes} episodes: "
                f"accuracy {100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} %")
-    if json_path:
-        result = {"accuracy": score.accuracy, "ci95": score.ci95, "episodes": episodes, "way": way, "shot": shot,
-                  "query": query, "split": split, "seed": seed, "checkpoint": str(checkpoint)}
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
+    return {"accuracy": score.accuracy, "ci95": score.ci95, "episodes": episodes, "way": way, "shot": shot,
+            "query": query, "split": split, "seed": seed}
 
+
+def _evaluate_fine_grained(config, bundle, split, way, shots, query, episodes, seed) -> dict:
+    result = evaluate_fine_grained(config, bundle["model"], split, way, shots, query, episodes, seed)
+    click.echo(f"{config.name} on {split}: closed-set accuracy {100 * result['accuracy']:.2f} % over "
+               f"{result['images']} images of {result['classes']} classes; precision@1 "
+               f"{100 * result['precision_at_1']:.2f} %, MAP@R {100 * result['map_at_r']:.2f} %")
+    for few in result["fewshot"]:
+        click.echo(f"  few-shot on held-out classes {few['classes'][0]}-{few['classes'][1]}: {few['way']}-way "
+                   f"{few['shot']}-shot, {few['episodes']} episodes: {100 * few['accuracy']:.2f} +- "
+                   f"{100 * few['ci95']:.2f} %")
+    return result
 
 if __name__ == "__main__":
     main()
