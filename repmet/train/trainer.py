@@ -24,7 +24,7 @@ from repmet.data import EpisodeSampler, load_few_shot_split
 from repmet.errors import UserError
 from repmet.models import create_model
 from repmet.train.checkpoint import load_checkpoint, save_checkpoint
-from repmet.train.config import ExperimentConfig
+from repmet.train.config import ExperimentConfig, config_from_dict
 from repmet.train.distributed import setup_distributed
 from repmet.train.episodic import run_episode
 from repmet.train.evaluate import evaluate_episodes
@@ -109,7 +109,8 @@ class EpisodicTrainer:
 
     def _restore(self, path: Path) -> None:
         bundle = load_checkpoint(path)
-        if bundle["config"]["model"] != self.config.to_dict()["model"]:
+        # Compared after parsing, so a checkpoint written before a key gained a default still matches.
+        if config_from_dict(bundle["config"], source=str(path)).model != self.config.model:
             raise UserError(f"cannot resume from {path}: it was trained with a different model section")
         self.encoder.load_state_dict(bundle["model"])
         self.optimizer.load_state_dict(bundle["optimizer"])

@@ -34,9 +34,9 @@ class MagnetMethod(BatchMethod):
         self.assignment = np.zeros(len(train_labels), dtype=np.int64)
 
     @torch.no_grad()
-    def initialise(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        """k-means per class over the embedded training set; the sampler's clusters and the
-        evaluation centres and variance follow from it."""
+    def _fit_clusters(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """k-means per class over the embedded training set: sets the centres and the
+        variance used for evaluation and returns each sample's cluster."""
         assignment = torch.zeros(len(labels), dtype=torch.long)
         for c in labels.unique().tolist():
             members = torch.nonzero(labels == c).flatten()
@@ -45,8 +45,17 @@ class MagnetMethod(BatchMethod):
             assignment[members] = c * self.k + local.cpu()
         own = (embeddings - self.centers[assignment.to(embeddings.device)]).pow(2).sum(1)
         self.variance.fill_(own.sum().item() / max(len(labels) - 1, 1))
-        self.assignment = assignment.numpy()
+        return assignment
+
+    def initialise(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Cluster the training set and hand the clusters to the batch sampler."""
+        self.assignment = self._fit_clusters(embeddings, labels).numpy()
         self.sampler.set_clusters(self.assignment, self.center_classes.cpu().numpy(), self.centers)
+
+    def prepare_evaluation(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Evaluation uses clusters of the current embedding (the sampler's clusters are
+        refreshed only every ``refresh_every`` steps and would be stale)."""
+        self._fit_clusters(embeddings, labels)
 
     def sample(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         return self.sampler.batch(epoch, step)

@@ -1,0 +1,81 @@
+"""Calibration for the Flowers results: what the frozen EfficientNet-Lite0 features give
+without metric learning.
+
+    python benchmarks/flowers_feature_baselines.py
+
+Uses the same cached features as the training configs (centre crop, 224 px). Prints a
+linear probe (multinomial logistic regression, L-BFGS, standardised features) trained on
+train and on train + val, the nearest class mean, and 5-way few-shot episodes on the
+held-out classes 81-102 with L2-normalised raw features as embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from repmet.data import load_labeled_split
+from repmet.data.feature_cache import cached_features
+from repmet.data.transforms import TransformSpec
+from repmet.models import FrozenBackbone, create_model
+from repmet.models.identity import backbone_identity
+from repmet.train.fewshot_eval import fewshot_episodes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--episodes", type=int, default=1000)
+    args = parser.parse_args()
+    backbone = FrozenBackbone(create_model("efficientnet_lite0", pretrained=True))
+    identity = backbone_identity("efficientnet_lite0", True, None)
+    spec = TransformSpec(224, 224)
+
+    def features(split: str, classes: tuple[int, int] | None = None):
+        images = load_labeled_split("flowers102", split, args.data_root)
+        if classes:
+            images = images.with_classes(*classes)
+        x = cached_features(backbone, identity, images.paths, spec, "center", torch.device("cpu"))
+        return x, torch.from_numpy(images.labels)
+
+    test_x, test_y = features("test")
+    print("| baseline on frozen EfficientNet-Lite0 features | trained on | Flowers test accuracy % |")
+    print("|---|---|---|")
+    for split in ("train", "trainval"):
+        x, y = features(split)
+        mean, std = x.mean(0), x.std(0) + 1e-6
+        weights = torch.zeros(x.shape[1], 102, requires_grad=True)
+        bias = torch.zeros(102, requires_grad=True)
+        optimizer = torch.optim.LBFGS([weights, bias], max_iter=200, line_search_fn="strong_wolfe")
+        standardised = (x - mean) / std
+
+        def closure():
+            optimizer.zero_grad()
+            loss = F.cross_entropy(standardised @ weights + bias, y) + 1e-4 * weights.pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        with torch.no_grad():
+            probe = (((test_x - mean) / std @ weights + bias).argmax(1) == test_y).float().mean().item()
+        centroids = torch.stack([F.normalize(x[y == c], dim=1).mean(0) for c in range(102)])
+        ncm = ((F.normalize(test_x, dim=1) @ F.normalize(centroids, dim=1).t()).argmax(1) == test_y).float().mean()
+        print(f"| linear probe (logistic regression) | {split} | {100 * probe:.2f} |")
+        print(f"| nearest class mean (cosine) | {split} | {100 * ncm.item():.2f} |")
+
+    parts = [features(split, (81, 102)) for split in ("trainval", "test")]
+    held_x = F.normalize(torch.cat([p[0] for p in parts]), dim=1)
+    held_y = torch.cat([p[1] for p in parts]).numpy()
+    print()
+    print("| few-shot on classes 81-102, raw L2-normalised features | accuracy % (95% CI) |")
+    print("|---|---|")
+    for shot in (1, 5):
+        accuracy, ci95 = fewshot_episodes(held_x, held_y, 5, shot, 15, args.episodes, 0, 1)
+        print(f"| 5-way {shot}-shot, {args.episodes} episodes | {100 * accuracy:.2f} +- {100 * ci95:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
