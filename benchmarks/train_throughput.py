@@ -67,8 +67,8 @@ def main() -> None:
 
     print(f"config: {args.config} ({tc.way}-way {tc.shot}-shot {tc.query}-query, {config.model.name}), "
           f"device {device}, {torch.get_num_threads()} threads, {args.episodes} episodes")
-    print(f"| loop | episodes/s | s/episode |")
-    print(f"|---|---|---|")
+    print("| loop | episodes/s | s/episode |")
+    print("|---|---|---|")
     print(f"| in memory (forward/backward/step only) | {in_memory:.2f} | {1 / in_memory:.3f} |")
     print(f"| real training loop | {real:.2f} | {1 / real:.3f} |")
     print(f"real / in memory = {real / in_memory:.3f} (data handling costs {100 * (1 - real / in_memory):.1f}%)")

@@ -1,4 +1,6 @@
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,9 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("REPMET_CACHE", str(cache))
     return cache
+
+
+def script(name: str) -> str:
+    """A console script of the Python running the tests (its venv need not be on PATH)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else (shutil.which(name) or name)

@@ -4,12 +4,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from conftest import script
 
 from repmet.data import load_labeled_split
 from repmet.errors import UserError
@@ -87,11 +86,6 @@ def tiny_flowers_folder(data_root, tmp_path):
             for p in paths:
                 shutil.copy(p, root / split / f"class{c}" / p.name)
     return root
-
-
-def script(name):
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 @pytest.mark.parametrize("method", ["repmet", "magnet"])

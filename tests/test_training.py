@@ -2,13 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import script
 
 from repmet.train.checkpoint import load_checkpoint
 from repmet.train.config import config_from_dict
@@ -53,12 +52,6 @@ def test_training_moves_the_loss_down(data_root, tmp_path):
     assert losses[-1] < losses[0]
     assert (tmp_path / "tb").is_dir() and any((tmp_path / "tb").iterdir())
     assert (tmp_path / "config.yaml").is_file() and (tmp_path / "metrics.jsonl").read_text().count("\n") == 6
-
-
-def script(name: str) -> str:
-    """A console script of the Python running the tests (its venv need not be on PATH)."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
 def run_cli(name, *args, env=None, cwd=PROJECT_ROOT):

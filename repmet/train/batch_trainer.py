@@ -30,6 +30,7 @@ from repmet.train.fine_grained_model import AUX_LOSS_WEIGHT, FineGrainedModel
 from repmet.train.input_source import CachedFeatureSource, ImageSource
 from repmet.train.methods.magnet_method import MagnetMethod
 from repmet.train.methods.repmet_method import RepMetMethod
+from repmet.train.optim import build_optimizer, build_scheduler
 
 
 def transform_spec(config: ExperimentConfig) -> TransformSpec:
@@ -103,13 +104,8 @@ class BatchTrainer:
         else:
             self.source = ImageSource(spec, device)
         self.source.prepare_training(self.train_data.paths)
-        tc = config.train
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        if tc.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(trainable, lr=tc.lr, weight_decay=tc.weight_decay)
-        else:
-            self.optimizer = torch.optim.SGD(trainable, lr=tc.lr, momentum=0.9, weight_decay=tc.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, tc.lr_decay_every, tc.lr_decay_factor)
+        self.optimizer = build_optimizer(self.model.parameters(), config.train)
+        self.scheduler = build_scheduler(self.optimizer, config.train)
         self.start_epoch, self.best_val, self.history = 0, -1.0, []
         if trained_state is not None:
             self.model.load_state_dict(trained_state)

@@ -29,6 +29,7 @@ from repmet.train.distributed import setup_distributed
 from repmet.train.episodic import run_episode
 from repmet.train.evaluate import evaluate_episodes
 from repmet.train.losses import create_loss
+from repmet.train.optim import build_optimizer, build_scheduler
 
 
 def build_encoder(config: ExperimentConfig) -> nn.Module:
@@ -63,9 +64,8 @@ class EpisodicTrainer:
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
         self.encoder = build_encoder(config).to(self.ctx.device, memory_format=self.memory_format)
         self.loss_fn = create_loss(config.loss.name, config.loss.distance)
-        self.optimizer = self._build_optimizer()
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=tc.lr_decay_every // self.episodes_per_step, gamma=tc.lr_decay_factor)
+        self.optimizer = build_optimizer(self.encoder.parameters(), tc)
+        self.scheduler = build_scheduler(self.optimizer, tc, units_per_step=self.episodes_per_step)
         self.start_epoch, self.best_val, self.history = 0, -1.0, []
         if resume:
             self._restore(self.out_dir / "checkpoints" / "last.pt")
@@ -85,13 +85,6 @@ class EpisodicTrainer:
                 f"train.lr_decay_every ({tc.lr_decay_every}) must be a multiple of the episodes per optimizer "
                 f"step ({self.episodes_per_step})")
         return tc.episodes_per_epoch // self.episodes_per_step
-
-    def _build_optimizer(self) -> torch.optim.Optimizer:
-        tc = self.config.train
-        params = self.encoder.parameters()
-        if tc.optimizer == "adam":
-            return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
-        return torch.optim.SGD(params, lr=tc.lr, momentum=0.9, weight_decay=tc.weight_decay)
 
     # ---------------------------------------------------------------- checkpoints
     def _bundle(self, epoch: int) -> dict[str, Any]:

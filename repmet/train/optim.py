@@ -1,0 +1,23 @@
+"""Optimizer and learning-rate schedule from the ``train`` section, shared by both trainers."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from repmet.train.config import TrainConfig
+
+
+def build_optimizer(parameters: Iterable[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Optimizer:
+    trainable = [p for p in parameters if p.requires_grad]
+    if train.optimizer == "adam":
+        return torch.optim.Adam(trainable, lr=train.lr, weight_decay=train.weight_decay)
+    return torch.optim.SGD(trainable, lr=train.lr, momentum=0.9, weight_decay=train.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, units_per_step: int = 1):
+    """Multiply the rate by ``lr_decay_factor`` every ``lr_decay_every`` units (episodes or
+    steps); the scheduler is stepped once per optimizer step of ``units_per_step`` units."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_decay_every // units_per_step,
+                                           gamma=train.lr_decay_factor)
