@@ -114,3 +114,33 @@ def test_train_and_eval_through_the_cli_on_cached_features(tiny_flowers_folder, 
     assert 0.25 <= result["accuracy"] <= 1.0 and 0 <= result["map_at_r"] <= 1
     assert [f["shot"] for f in result["fewshot"]] == [1, 5] or [f["shot"] for f in result["fewshot"]] == [1]
     assert all(f["classes"] == [5, 6] and f["images"] == 18 for f in result["fewshot"])
+
+
+def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowers_folder, tmp_path):
+    """The uncached path: images decoded and augmented per batch, the backbone trained, and
+    Inception-V3's auxiliary head adding its loss."""
+    from repmet.train.batch_trainer import BatchTrainer
+    from repmet.train.config import load_config
+
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_1_12_4.yaml", [
+        "data.dataset=folder", f"data.root={tiny_flowers_folder}", "data.image_size=299", "data.resize=299",
+        "model.pretrained=false", "head.hidden_dim=32", "head.embedding_dim=16", "batch.classes=3",
+        "batch.per_class=2", "train.steps_per_epoch=2", "train.epochs=1", "train.lr=0.001"])
+    trainer = BatchTrainer(config, tmp_path, progress=False)
+    assert trainer.model.aux_head is not None and trainer.source.uses_backbone
+    before = trainer.model.backbone.network.Conv2d_1a_3x3.conv.weight.clone()
+    aux_before = trainer.model.aux_head.fc1.weight.clone()
+    trainer.fit()
+    assert not torch.equal(trainer.model.backbone.network.Conv2d_1a_3x3.conv.weight, before)
+    assert not torch.equal(trainer.model.aux_head.fc1.weight, aux_before)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["epoch"] == 1
+
+
+def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tiny_flowers_folder, tmp_path):
+    from repmet.train.batch_trainer import BatchTrainer
+    from repmet.train.config import load_config
+
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
+        "data.dataset=folder", f"data.root={tiny_flowers_folder}", "repmet.reps_per_class=5"])
+    with pytest.raises(UserError, match="repmet.reps_per_class = 5 but class 'class0' .* has only 4 images"):
+        BatchTrainer(config, tmp_path, progress=False)
