@@ -127,3 +127,10 @@ def test_two_torchrun_processes_train_the_same_model_as_one_process(data_root, t
     # Only rank 0 wrote: one line per epoch, one set of checkpoints.
     assert (tmp_path / "ddp" / "metrics.jsonl").read_text().count("\n") == 2
     assert sorted(p.name for p in (tmp_path / "ddp" / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_resume_without_a_previous_run_says_so(data_root, tmp_path):
+    result = run_cli("metric-train", "configs/protonets_demo.yaml", "--set", f"data.root={data_root}",
+                     "--out", str(tmp_path / "new"), "--resume")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"nothing to resume in {tmp_path / 'new'}" in result.stderr

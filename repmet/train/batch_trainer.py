@@ -23,7 +23,7 @@ from repmet.errors import UserError
 from repmet.models import EmbeddingHead, FrozenBackbone, create_model
 from repmet.models.identity import backbone_identity
 from repmet.ops.distances import create_distance
-from repmet.train.checkpoint import load_checkpoint, save_checkpoint
+from repmet.train.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
 from repmet.train.config import ExperimentConfig
 from repmet.train.distributed import setup_distributed
 from repmet.train.fine_grained_model import AUX_LOSS_WEIGHT, FineGrainedModel
@@ -110,7 +110,7 @@ class BatchTrainer:
         if trained_state is not None:
             self.model.load_state_dict(trained_state)
         elif resume:
-            self._restore(self.out_dir / "checkpoints" / "last.pt")
+            self._restore(last_checkpoint(self.out_dir))
         else:
             embeddings, labels = self.embed_training_set()
             self.model.method.initialise(embeddings, labels)

@@ -52,3 +52,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if bundle["format_version"] != FORMAT_VERSION:
         raise UserError(f"checkpoint {path} has format version {bundle['format_version']}; this repmet reads {FORMAT_VERSION}")
     return bundle
+
+
+def last_checkpoint(out_dir: str | Path) -> Path:
+    """``OUT/checkpoints/last.pt``, the checkpoint ``--resume`` continues from."""
+    path = Path(out_dir) / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise UserError(f"nothing to resume in {out_dir}: {path} does not exist; run without --resume, "
+                        f"or pass the --out folder of the run to continue")
+    return path

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from repmet.data import EpisodeSampler, load_few_shot_split
 from repmet.errors import UserError
 from repmet.models import create_model
-from repmet.train.checkpoint import load_checkpoint, save_checkpoint
+from repmet.train.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
 from repmet.train.config import ExperimentConfig, config_from_dict
 from repmet.train.distributed import setup_distributed
 from repmet.train.episodic import run_episode
@@ -68,7 +68,7 @@ class EpisodicTrainer:
         self.scheduler = build_scheduler(self.optimizer, tc, units_per_step=self.episodes_per_step)
         self.start_epoch, self.best_val, self.history = 0, -1.0, []
         if resume:
-            self._restore(self.out_dir / "checkpoints" / "last.pt")
+            self._restore(last_checkpoint(self.out_dir))
         self.model: nn.Module = self.encoder
         if self.ctx.enabled:
             device_ids = [self.ctx.device] if self.ctx.device.type == "cuda" else None
