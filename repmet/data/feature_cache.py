@@ -9,8 +9,6 @@ and modification time, so a changed image is recomputed.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from repmet.data.image_io import open_rgb
-from repmet.data.paths import cache_dir
+from repmet.data.paths import cache_dir, save_npz_atomically
 from repmet.data.transforms import TransformSpec
 
 
@@ -52,13 +50,6 @@ def cached_features(backbone: nn.Module, backbone_id: str, paths: list[Path], sp
                 out = backbone(images.contiguous(memory_format=torch.channels_last)).float().cpu().numpy()
                 for i, feature in zip(batch, out):
                     stored[keys[i]] = feature
-        _write(cache_file, stored)
+        save_npz_atomically(cache_file, keys=np.array(list(stored)), features=np.stack(list(stored.values())))
     return torch.from_numpy(np.stack([stored[k] for k in keys]))
 
-
-def _write(cache_file: Path, stored: dict[str, np.ndarray]) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, keys=np.array(list(stored)), features=np.stack(list(stored.values())))
-    os.replace(tmp, cache_file)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -29,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from repmet.data.class_images import ClassImages
 from repmet.data.download import download_file
-from repmet.data.paths import cache_dir
+from repmet.data.paths import cache_dir, save_npz_atomically
 from repmet.errors import UserError
 
 ARCHIVES = ("images_background", "images_evaluation")
@@ -124,10 +122,7 @@ def _decoded_characters(sources: list[Path], image_size: int) -> tuple[np.ndarra
             )
     images = np.stack([np.stack([img for _, img in sorted(by_character[n])]) for n in names])
 
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, images=images, names=np.array(names))
-    os.replace(tmp, cache_file)
+    save_npz_atomically(cache_file, images=images, names=np.array(names))
     return images, names
 
 

@@ -27,6 +27,7 @@ def save_checkpoint(bundle: dict[str, Any], path: str | Path) -> None:
             torch.save({"format_version": FORMAT_VERSION, **bundle}, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; a checkpoint is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
