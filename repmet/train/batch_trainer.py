@@ -7,14 +7,12 @@ trains only the embedding head and the method's state on cached features.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from repmet.data import LabeledImages, load_labeled_split
@@ -23,7 +21,7 @@ from repmet.errors import UserError
 from repmet.models import EmbeddingHead, FrozenBackbone, create_model
 from repmet.models.identity import backbone_identity
 from repmet.ops.distances import create_distance
-from repmet.train.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from repmet.train.checkpoint import last_checkpoint, load_checkpoint
 from repmet.train.config import ExperimentConfig
 from repmet.train.distributed import setup_distributed
 from repmet.train.fine_grained_model import AUX_LOSS_WEIGHT, FineGrainedModel
@@ -31,6 +29,7 @@ from repmet.train.input_source import CachedFeatureSource, ImageSource
 from repmet.train.methods.magnet_method import MagnetMethod
 from repmet.train.methods.repmet_method import RepMetMethod
 from repmet.train.optim import build_optimizer, build_scheduler
+from repmet.train.run_outputs import RunOutputs
 
 
 def transform_spec(config: ExperimentConfig) -> TransformSpec:
@@ -202,11 +201,7 @@ class BatchTrainer:
 
     def fit(self) -> dict[str, Any]:
         tc = self.config.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(self.out_dir / "tb"))
+        outputs = RunOutputs(self.out_dir, self.config.to_dict(), not self.progress)
         epochs = tqdm(range(self.start_epoch, tc.epochs), desc="training", unit="epoch", initial=self.start_epoch,
                       total=tc.epochs, disable=not self.progress, dynamic_ncols=True)
         for epoch in epochs:
@@ -217,17 +212,9 @@ class BatchTrainer:
             improved = record["val_acc"] > self.best_val
             self.best_val = max(self.best_val, record["val_acc"])
             self.history.append(record)
-            bundle = self.bundle(epoch + 1)
-            save_checkpoint(bundle, self.out_dir / "checkpoints" / "last.pt")
-            if improved:
-                save_checkpoint(bundle, self.out_dir / "checkpoints" / "best.pt")
-            (self.out_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.history))
-            for key in ("train_loss", "train_acc", "val_acc", "lr", "steps_per_s"):
-                writer.add_scalar(key.replace("_", "/", 1), record[key], epoch + 1)
-            writer.flush()
+            outputs.end_of_epoch(self.bundle(epoch + 1), improved,
+                                 ("train_loss", "train_acc", "val_acc", "lr", "steps_per_s"))
             epochs.set_postfix(loss=f"{record['train_loss']:.4f}", val=f"{record['val_acc']:.4f}")
-            if not self.progress:
-                print(json.dumps(record), flush=True)
-        writer.close()
+        outputs.close()
         keep = self.out_dir / "checkpoints" / f"{tc.keep}.pt"
         return {"checkpoint": str(keep), "best_val": self.best_val, "epochs": tc.epochs, "history": self.history}

@@ -9,13 +9,11 @@ gradients, so N processes train the same model as one process with N times the
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
@@ -23,13 +21,14 @@ from tqdm import tqdm
 from repmet.data import EpisodeSampler, load_few_shot_split
 from repmet.errors import UserError
 from repmet.models import create_model
-from repmet.train.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from repmet.train.checkpoint import last_checkpoint, load_checkpoint
 from repmet.train.config import ExperimentConfig, config_from_dict
 from repmet.train.distributed import setup_distributed
 from repmet.train.episodic import run_episode
 from repmet.train.evaluate import evaluate_episodes
 from repmet.train.losses import create_loss
 from repmet.train.optim import build_optimizer, build_scheduler
+from repmet.train.run_outputs import RunOutputs
 
 
 def build_encoder(config: ExperimentConfig) -> nn.Module:
@@ -111,15 +110,6 @@ class EpisodicTrainer:
         torch.set_rng_state(bundle["torch_rng"])
         self.start_epoch, self.best_val, self.history = bundle["epoch"], bundle["best_val"], list(bundle["history"])
 
-    def _write_outputs(self, epoch: int, improved: bool) -> None:
-        checkpoints = self.out_dir / "checkpoints"
-        bundle = self._bundle(epoch)
-        save_checkpoint(bundle, checkpoints / "last.pt")
-        if improved:
-            save_checkpoint(bundle, checkpoints / "best.pt")
-        lines = "".join(json.dumps(record) + "\n" for record in self.history)
-        (self.out_dir / "metrics.jsonl").write_text(lines)
-
     # ---------------------------------------------------------------- training
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -154,35 +144,25 @@ class EpisodicTrainer:
 
     def fit(self) -> dict[str, Any]:
         tc, e = self.config.train, self.config.eval
-        writer = None
-        if self.ctx.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(self.out_dir / "tb"))
+        outputs = RunOutputs(self.out_dir, self.config.to_dict(), not self.progress) if self.ctx.is_main else None
         epochs = tqdm(range(self.start_epoch, tc.epochs), desc="training", unit="epoch", initial=self.start_epoch,
                       total=tc.epochs, disable=not self.progress, dynamic_ncols=True)
         for epoch in epochs:
             lr = self.optimizer.param_groups[0]["lr"]
             record: dict[str, Any] = {"epoch": epoch + 1, "lr": lr, **self.train_epoch(epoch)}
-            if self.ctx.is_main:
+            if outputs is not None:
                 val = evaluate_episodes(self.encoder, self.loss_fn, self.val_data, e.way, e.shot, e.query,
                                         e.val_episodes, e.seed, self.ctx.device, self.memory_format)
                 record.update(val_acc=val.accuracy, val_ci95=val.ci95, val_loss=val.loss)
                 improved = val.accuracy > self.best_val
                 self.best_val = max(self.best_val, val.accuracy)
                 self.history.append(record)
-                self._write_outputs(epoch + 1, improved)
-                for key in ("train_loss", "train_acc", "val_acc", "val_loss", "lr", "episodes_per_s"):
-                    writer.add_scalar(key.replace("_", "/", 1), record[key], epoch + 1)
-                writer.flush()
+                outputs.end_of_epoch(self._bundle(epoch + 1), improved,
+                                     ("train_loss", "train_acc", "val_acc", "val_loss", "lr", "episodes_per_s"))
                 epochs.set_postfix(loss=f"{record['train_loss']:.4f}", val=f"{val.accuracy:.4f}",
                                    best=f"{self.best_val:.4f}")
-                if not self.progress:
-                    print(json.dumps(record), flush=True)
             self.ctx.barrier()
-        if writer is not None:
-            writer.close()
+        if outputs is not None:
+            outputs.close()
         keep = self.out_dir / "checkpoints" / f"{tc.keep}.pt"
         return {"checkpoint": str(keep), "best_val": self.best_val, "epochs": tc.epochs, "history": self.history}
