@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from repmet.data.download import download_file
-from repmet.data.labeled_images import LabeledImages
+from repmet.data.labeled_images import LabeledImages, require_images
 from repmet.data.matfile import read_mat
 from repmet.errors import UserError
 
@@ -34,9 +34,7 @@ def load_flowers102(root: str | Path, split: str, download: bool = True) -> Labe
     if ids.min() < 1 or ids.max() > len(labels):
         raise UserError(f"{folder / 'setid.mat'} refers to images beyond the {len(labels)} in imagelabels.mat")
     paths = [folder / "jpg" / f"image_{i:05d}.jpg" for i in ids]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(f"{len(missing)} images of the {split} split are missing, e.g. {missing[0]}; {LAYOUT}")
+    require_images(paths, f"setid.mat ({split} split)", LAYOUT)
     class_names = [f"{c:03d}" for c in range(1, 103)]
     return LabeledImages(paths, labels[ids - 1] - 1, class_names, f"Flowers 102 {split} ({folder})")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from repmet.errors import UserError
+
 
 @dataclass(frozen=True)
 class LabeledImages:
@@ -33,3 +35,11 @@ class LabeledImages:
         """Only classes ``first..last`` (1-based, inclusive, as datasets number them)."""
         keep = (self.labels >= first - 1) & (self.labels <= last - 1)
         return self.subset(keep, f"{self.description}, classes {first}-{last}")
+
+
+def require_images(paths: list[Path], listed_in: str, hint: str = "") -> None:
+    """Stop with one message when images a split file lists are not on disk."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        suffix = f"; {hint}" if hint else ""
+        raise UserError(f"{len(missing)} images listed in {listed_in} are missing, e.g. {missing[0]}{suffix}")

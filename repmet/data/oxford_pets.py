@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repmet.data.labeled_images import LabeledImages
+from repmet.data.labeled_images import LabeledImages, require_images
 from repmet.errors import UserError
 
 LAYOUT = "expected images/*.jpg and annotations/{trainval,test}.txt (the official layout)"
@@ -32,9 +32,7 @@ def load_oxford_pets(root: str | Path, split: str, download: bool = True) -> Lab
         raise UserError(f"{folder / 'annotations'}: class ids are not 1..N; {LAYOUT}")
     class_names = [id_to_name[c] for c in class_ids]
     paths = [folder / "images" / f"{image}.jpg" for image, _ in entries[split]]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(f"{len(missing)} images listed in annotations/{split}.txt are missing, e.g. {missing[0]}")
+    require_images(paths, f"annotations/{split}.txt")
     labels = np.array([class_id - 1 for _, class_id in entries[split]], dtype=np.int64)
     return LabeledImages(paths, labels, class_names, f"Oxford-IIIT Pets {split} ({folder})")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repmet.data.labeled_images import LabeledImages
+from repmet.data.labeled_images import LabeledImages, require_images
 from repmet.data.matfile import read_mat
 from repmet.errors import UserError
 
@@ -33,7 +33,5 @@ def load_stanford_dogs(root: str | Path, split: str, download: bool = True) -> L
             raise UserError(f"lists/{split}_list.mat: {file} has label {label + 1} but Images/ sorts "
                             f"{class_names[label]} there; {LAYOUT}")
     paths = [folder / "Images" / f for f in files]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise UserError(f"{len(missing)} images of lists/{split}_list.mat are missing, e.g. {missing[0]}")
+    require_images(paths, f"lists/{split}_list.mat")
     return LabeledImages(paths, labels, class_names, f"Stanford Dogs {split} ({folder})")

@@ -207,7 +207,7 @@ class BatchTrainer:
         for epoch in epochs:
             record: dict[str, Any] = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"],
                                       **self.train_epoch(epoch)}
-            self.model.method.prepare_evaluation(*self.embed_training_set())
+            self.model.method.prepare_evaluation(self.embed_training_set)
             record["val_acc"] = self.closed_set_accuracy(self.val_data)
             improved = record["val_acc"] > self.best_val
             self.best_val = max(self.best_val, record["val_acc"])

@@ -28,6 +28,9 @@ class CachedFeatureSource:
         self.backbone, self.identity, self.spec, self.views = backbone, identity, spec, views
         self.device, self.progress = device, progress
         self.train_bank: torch.Tensor | None = None
+        # Validation re-embeds the same images every epoch: keep their features in memory
+        # rather than re-reading the disk cache each time.
+        self._in_memory: dict[tuple[str, tuple[Path, ...]], torch.Tensor] = {}
 
     def prepare_training(self, paths: list[Path]) -> None:
         self.train_bank = torch.stack([self._features(paths, v) for v in self.views], dim=1)  # [N, V, F]
@@ -40,8 +43,11 @@ class CachedFeatureSource:
         yield self._features(paths, "center").to(self.device)
 
     def _features(self, paths: list[Path], view: str) -> torch.Tensor:
-        return cached_features(self.backbone, self.identity, paths, self.spec, view, self.device,
-                               progress=self.progress)
+        key = (view, tuple(paths))
+        if key not in self._in_memory:
+            self._in_memory[key] = cached_features(self.backbone, self.identity, paths, self.spec, view,
+                                                   self.device, progress=self.progress)
+        return self._in_memory[key]
 
 
 class ImageSource:

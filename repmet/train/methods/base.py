@@ -27,8 +27,9 @@ class BatchMethod(nn.Module):
     def after_step(self, step: int, groups: np.ndarray, result: BatchResult, embed_train) -> None:
         """Bookkeeping after an optimizer step (Magnet: cluster losses and refreshes)."""
 
-    def prepare_evaluation(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        """Called with the embedded training set before evaluating (Magnet: fresh clusters)."""
+    def prepare_evaluation(self, embed_train) -> None:
+        """Called before evaluating; ``embed_train()`` gives ``(embeddings, labels)`` of the
+        training set for methods that need them (Magnet: fresh clusters)."""
 
     def log_posterior(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Closed-set class log-posteriors ``[B, C]``."""

@@ -52,10 +52,10 @@ class MagnetMethod(BatchMethod):
         self.assignment = self._fit_clusters(embeddings, labels).numpy()
         self.sampler.set_clusters(self.assignment, self.center_classes.cpu().numpy(), self.centers)
 
-    def prepare_evaluation(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    def prepare_evaluation(self, embed_train) -> None:
         """Evaluation uses clusters of the current embedding (the sampler's clusters are
         refreshed only every ``refresh_every`` steps and would be stale)."""
-        self._fit_clusters(embeddings, labels)
+        self._fit_clusters(*embed_train())
 
     def sample(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         return self.sampler.batch(epoch, step)
