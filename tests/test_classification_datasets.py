@@ -6,7 +6,7 @@ from PIL import Image
 from scipy.io import savemat
 
 from repmet.data import load_labeled_split
-from repmet.data.image_io import open_rgb
+from repmet.imaging import open_rgb
 from repmet.errors import UserError
 
 

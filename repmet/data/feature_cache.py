@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from repmet.data.image_io import open_rgb
+from repmet.imaging import open_rgb
 from repmet.data.paths import cache_dir, save_npz_atomically
 from repmet.data.transforms import TransformSpec
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from repmet.data.feature_cache import cached_features
-from repmet.data.image_io import open_rgb
+from repmet.imaging import open_rgb
 from repmet.data.transforms import CACHE_VIEWS, TransformSpec
 from repmet.errors import UserError
 

@@ -1,0 +1,1 @@
+"""Export: trained checkpoints to verified TorchScript / ONNX / TensorRT artifacts."""

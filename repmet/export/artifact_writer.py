@@ -1,0 +1,142 @@
+"""Writing an artifact folder: graphs, gallery, ``model.pt`` and ``metadata.json`` with each
+file's sha256. Everything is built and verified in a temporary folder next to the target,
+which replaces the target only when every check passed."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import repmet
+from repmet.errors import UserError
+from repmet.export.from_checkpoint import ExportableModel, load_exportable
+from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
+from repmet.export.tensorrt_export import export_tensorrt
+from repmet.export.torchscript_export import export_torchscript
+from repmet.export.verify import Verification, require_passed, sample_images, verify_backend
+from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha256_of
+from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
+from repmet.train.checkpoint import save_checkpoint
+
+FORMATS = ("torchscript", "onnx", "trt")
+GRAPH_KEY = {"torchscript": "torchscript", "onnx": "onnx", "trt": "tensorrt"}
+BACKEND_OF = {"torchscript": "torchscript", "onnx": "onnxruntime", "trt": "tensorrt"}
+
+
+def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
+                    fp16: bool = False, max_batch: int = 64, data_root: str | None = None,
+                    samples_dir: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata."""
+    formats = list(dict.fromkeys(formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise UserError(f"unknown format {unknown[0] if unknown else None!r}; choose from {', '.join(FORMATS)}")
+    if fp16 and "trt" not in formats:
+        raise UserError("--fp16 applies to TensorRT engines; add --format trt or drop --fp16")
+    if "trt" in formats and (reason := tensorrt_unavailable_reason()):
+        raise UserError(f"cannot export --format trt here: {reason}")
+    if max_batch < 1:
+        raise UserError(f"--max-batch must be at least 1, got {max_batch}")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / METADATA_FILE).is_file())):
+        raise UserError(f"--out {out} exists and is not an artifact folder; choose a new or empty folder")
+
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # SAME padding is constant for a fixed input size
+    model = load_exportable(checkpoint)
+    images, described = sample_images(model, data_root, samples_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; an artifact is meant to be shared
+    try:
+        metadata = _build(model, checkpoint, work, formats, opset, fp16, max_batch, images, described, log)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    Artifact.open(out)  # what a runtime will do: every sha256 checked
+    return metadata
+
+
+def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[str], opset: int, fp16: bool,
+           max_batch: int, images, described: str, log) -> dict:
+    example = torch.from_numpy(images[:2])
+    graphs, verification = {}, {}
+    save_checkpoint({"model": model.state, "config": model.config.to_dict(), "epoch": -1,
+                     "class_names": list(model.gallery.labels)}, work / "model.pt")
+    gallery_file = None
+    if len(model.gallery):
+        gallery_file = model.gallery.save(work / "gallery.npz").name
+    if "torchscript" in formats:
+        graphs["torchscript"] = export_torchscript(model.embedding, model.head, example, work)
+    if "onnx" in formats or "trt" in formats:
+        graphs["onnx"] = export_onnx(model.embedding, model.head, example, work, opset)
+    if "trt" in formats:
+        graphs["tensorrt"] = {**export_tensorrt(work, model.input_shape, max_batch, fp16), "head": "head.onnx"}
+
+    metadata = _metadata(model, checkpoint, graphs, gallery_file)
+    _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
+    artifact = Artifact.open(work)
+    from repmet.runtime.backends import create_backend
+
+    for fmt in ["torch", *formats]:
+        backend_name = "torch" if fmt == "torch" else BACKEND_OF[fmt]
+        device = "cuda" if backend_name == "tensorrt" else "cpu"
+        tolerance = None if (fmt == "trt" and fp16) else 1e-4
+        result: Verification = verify_backend(create_backend(artifact, backend_name, device), model, images, tolerance)
+        log(f"verified {fmt:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
+            f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"
+            + ("" if tolerance else " (fp16: reported, not gated)"))
+        require_passed(result, fmt)
+        verification[fmt] = {**result.to_dict(), "inputs": described}
+    metadata["verification"] = verification
+    _write_metadata(work, metadata)
+    return metadata
+
+
+def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None) -> dict:
+    import onnx
+    import onnxruntime
+
+    config = model.config
+    versions = {"repmet": repmet.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+                "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
+    if "tensorrt" in graphs:
+        versions["tensorrt"] = graphs["tensorrt"]["tensorrt"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "task": "classification",
+        "name": config.name,
+        "method": config.method,
+        "source_checkpoint": Path(checkpoint).name,
+        "input": {"channels": model.input_shape[0], "height": model.input_shape[1], "width": model.input_shape[2],
+                  "dtype": "float32", "layout": "NCHW", "name": "images"},
+        "preprocess": model.preprocess.to_dict(),
+        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings"},
+        "head": {"distance": config.loss.distance, "sigma": model.sigma, "reps_per_class": model.gallery.reps_per_class,
+                 "inputs": ["embeddings", "representatives"], "outputs": ["distances", "posteriors"],
+                 "posterior": "softmax over classes of -min_k d(x, r_ck) / (2 sigma^2)"},
+        "class_names": list(model.gallery.labels),
+        "gallery": gallery_file,
+        "model": "model.pt",
+        "graphs": graphs,
+        "versions": versions,
+    }
+
+
+def _write_metadata(folder: Path, metadata: dict) -> None:
+    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != METADATA_FILE)
+    metadata["files"] = {name: {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
+                         for name in files}
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")

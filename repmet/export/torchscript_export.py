@@ -1,0 +1,23 @@
+"""TorchScript: the embedding network traced (CNNs have no data-dependent control flow), the
+distance head scripted (its class and representative counts are dynamic)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from repmet.export.modules import DistanceHead, EmbeddingNet
+
+
+def export_torchscript(embedding: EmbeddingNet, head: DistanceHead, example: torch.Tensor,
+                       folder: Path) -> dict[str, str]:
+    with torch.no_grad(), warnings.catch_warnings():
+        # torch >= 2.10 marks torch.jit deprecated; TorchScript is still what C++ apps load
+        # with libtorch, so it stays a format until torch removes it.
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.freeze(torch.jit.trace(embedding.eval(), example, check_trace=False))
+        traced.save(str(folder / "embedding.ts"))
+        torch.jit.script(head.eval()).save(str(folder / "head.ts"))
+    return {"embedding": "embedding.ts", "head": "head.ts"}

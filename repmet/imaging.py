@@ -1,0 +1,84 @@
+"""Opening images the same way in training and in the runtime: any mode in, 8-bit RGB or
+grayscale out, or an error that names the image. Needs only numpy and Pillow (the runtime
+imports it without torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from repmet.errors import UserError
+
+MAX_PIXELS = 80_000_000  # refuse decompression bombs before they exhaust memory
+
+ImageInput = Union[str, Path, Image.Image, np.ndarray]
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """Decode ``path`` to RGB: grayscale, palette, RGBA (on black), CMYK and 16-bit images
+    are converted as in training."""
+    return open_image(path, "RGB")
+
+
+def open_image(source: ImageInput, mode: str = "RGB", name: str | None = None) -> Image.Image:
+    """A path, a PIL image or a uint8/uint16 array ``[H, W]``, ``[H, W, 3]`` or ``[H, W, 4]``,
+    as an 8-bit ``mode`` ("RGB" or "L") image. ``name`` is what errors call the image."""
+    if isinstance(source, (str, Path)):
+        return _open_path(Path(source), mode)
+    name = name or f"<{type(source).__name__}>"
+    if isinstance(source, np.ndarray):
+        source = _array_to_pil(source, name)
+    if not isinstance(source, Image.Image):
+        raise UserError(f"image {name}: expected a file path, a PIL image or a uint8 array, got "
+                        f"{type(source).__name__}")
+    _check_size(source, name)
+    return convert(source, mode)
+
+
+def _open_path(path: Path, mode: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            _check_size(image, str(path))
+            image.load()
+            return convert(image, mode)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise UserError(f"cannot decode image {path}: {exc}; replace or remove the file") from None
+
+
+def _check_size(image: Image.Image, name: str) -> None:
+    if image.width * image.height > MAX_PIXELS:
+        raise UserError(f"image {name} is {image.width}x{image.height}, more than {MAX_PIXELS} pixels; "
+                        f"resize it before use")
+
+
+def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
+    if array.dtype == np.uint16:
+        array = (array.astype(np.float64) / 65535.0 * 255.0).round().astype(np.uint8)
+    if array.dtype != np.uint8:
+        raise UserError(f"image {name}: arrays must be uint8 (or uint16), got {array.dtype}; "
+                        f"convert floats with (x * 255).round().astype('uint8')")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return Image.fromarray(array, mode="L")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return Image.fromarray(np.ascontiguousarray(array), mode="RGB" if array.shape[2] == 3 else "RGBA")
+    raise UserError(f"image {name}: array shape {array.shape} is not [H, W], [H, W, 3] or [H, W, 4]")
+
+
+def convert(image: Image.Image, mode: str = "RGB") -> Image.Image:
+    """16-bit scaled to 8 bits, transparency composited on black, then ``mode``."""
+    if mode not in ("RGB", "L"):
+        raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.asarray(image, dtype=np.float64)
+        scale = 65535.0 if pixels.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(pixels / scale * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert(mode)

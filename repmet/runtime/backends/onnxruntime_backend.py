@@ -1,0 +1,45 @@
+"""ONNX Runtime: CPU, or CUDA with the onnxruntime-gpu package. Imports no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repmet.errors import UserError
+from repmet.runtime.backends.base import Backend
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, embedding_path: Path, head_path: Path, device: str = "cpu", threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UserError("the onnxruntime backend needs the onnxruntime package (pip install onnxruntime, "
+                            "or onnxruntime-gpu instead of it on a CUDA machine)") from None
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise UserError("device 'cuda' with onnxruntime needs the onnxruntime-gpu package (uninstall "
+                                "onnxruntime, then pip install onnxruntime-gpu) and a CUDA GPU")
+            index = int(device.split(":")[1]) if ":" in device else 0
+            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self.device = device
+        # InferenceSession.run is thread-safe, so one session serves every thread.
+        self._embedding = ort.InferenceSession(str(embedding_path), options, providers=providers)
+        self._head = ort.InferenceSession(str(head_path), options, providers=providers)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self._embedding.run(["embeddings"], {"images": np.ascontiguousarray(images, np.float32)})[0]
+
+    def head(self, embeddings: np.ndarray, representatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        distances, posteriors = self._head.run(["distances", "posteriors"], {
+            "embeddings": np.ascontiguousarray(embeddings, np.float32),
+            "representatives": np.ascontiguousarray(representatives, np.float32)})
+        return distances, posteriors

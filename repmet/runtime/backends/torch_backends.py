@@ -1,0 +1,56 @@
+"""Eager PyTorch (the model rebuilt from the artifact's ``model.pt``) and TorchScript."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repmet.errors import UserError
+from repmet.runtime.backends.base import Backend
+
+
+def _device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but torch sees no CUDA GPU; use device='cpu'")
+    return torch.device(device)
+
+
+class _TorchBackend(Backend):
+    def __init__(self, embedding: torch.nn.Module, head: torch.nn.Module, device: str) -> None:
+        self.device = device
+        self._device = _device(device)
+        self._embedding, self._head = embedding.to(self._device), head.to(self._device)
+
+    @torch.inference_mode()
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self._embedding(torch.from_numpy(np.ascontiguousarray(images, np.float32)).to(self._device)).cpu().numpy()
+
+    @torch.inference_mode()
+    def head(self, embeddings: np.ndarray, representatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        distances, posteriors = self._head(torch.from_numpy(np.ascontiguousarray(embeddings, np.float32)).to(self._device),
+                                           torch.from_numpy(np.ascontiguousarray(representatives, np.float32)).to(self._device))
+        return distances.cpu().numpy(), posteriors.cpu().numpy()
+
+
+class EagerTorchBackend(_TorchBackend):
+    name = "torch"
+
+    def __init__(self, model_path: Path, device: str = "cpu") -> None:
+        from repmet.export.from_checkpoint import load_exportable
+
+        model = load_exportable(str(model_path))
+        super().__init__(model.embedding.eval(), model.head.eval(), device)
+
+
+class TorchScriptBackend(_TorchBackend):
+    name = "torchscript"
+
+    def __init__(self, embedding_path: Path, head_path: Path, device: str = "cpu") -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
+            embedding = torch.jit.load(str(embedding_path), map_location="cpu")
+            head = torch.jit.load(str(head_path), map_location="cpu")
+        super().__init__(embedding.eval(), head.eval(), device)

@@ -1,0 +1,150 @@
+"""Few-shot classification from an exported artifact: enroll classes from a few images,
+classify, no retraining and no re-export (the representatives are an input of the head)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from repmet.errors import UserError
+from repmet.imaging import ImageInput
+from repmet.runtime.artifact import Artifact
+from repmet.runtime.backends import Backend, create_backend
+from repmet.runtime.gallery import Gallery
+from repmet.runtime.preprocess import preprocess
+
+DEFAULT_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The ``top_k`` labels of one image, most probable first, with their class posteriors."""
+
+    labels: tuple[str, ...]
+    posteriors: tuple[float, ...]
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def posterior(self) -> float:
+        return self.posteriors[0]
+
+
+class FewShotClassifier:
+    """``FewShotClassifier.load(DIR)``, then ``enroll(label, images)`` and ``classify(images)``.
+
+    Images are paths, PIL images or uint8 arrays, prepared exactly as the training evaluation
+    prepared them. ``classify`` may be called from several threads; ``enroll``, ``remove`` and
+    ``load_gallery`` swap in a new immutable gallery, so a concurrent ``classify`` sees the
+    gallery before or after the change, never half of it. A call that fails changes nothing.
+    """
+
+    def __init__(self, artifact: Artifact, backend: Backend, batch_size: int = DEFAULT_BATCH) -> None:
+        self.artifact, self.backend, self.batch_size = artifact, backend, batch_size
+        self.preprocess_spec = artifact.preprocess
+        meta = artifact.metadata
+        self.reps_per_class = int(meta["head"]["reps_per_class"])
+        self.embedding_dim = int(meta["embedding"]["dim"])
+        self._write_lock = threading.Lock()
+        self._gallery = Gallery.empty(self.reps_per_class, self.embedding_dim)
+        if meta.get("gallery"):
+            self._gallery = self._checked(Gallery.load(artifact.file(meta["gallery"])), artifact.folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0,
+             batch_size: int = DEFAULT_BATCH) -> "FewShotClassifier":
+        """``backend``: auto, torch, torchscript, onnxruntime or tensorrt; ``threads``: CPU threads
+        for ONNX Runtime (0: its default)."""
+        artifact = Artifact.open(folder)
+        return cls(artifact, create_backend(artifact, backend, device, threads), batch_size)
+
+    # ------------------------------------------------------------------ gallery
+    @property
+    def labels(self) -> list[str]:
+        return list(self._gallery.labels)
+
+    @property
+    def gallery(self) -> Gallery:
+        return self._gallery
+
+    def enroll(self, label: str, images: Sequence[ImageInput] | ImageInput, seed: int = 0) -> None:
+        """Add ``label`` (or replace it) from its images; more than K shots are reduced to K
+        representatives by k-means."""
+        if not isinstance(label, str) or not label:
+            raise UserError(f"a label must be a non-empty string, got {label!r}")
+        images = _as_list(images)
+        if not images:
+            raise UserError(f"cannot enroll {label!r} from zero images; give at least one")
+        embeddings = self.embed(images)
+        with self._write_lock:
+            self._gallery = self._gallery.with_class(label, embeddings, seed)
+
+    def remove(self, label: str) -> None:
+        with self._write_lock:
+            self._gallery = self._gallery.without_class(label)
+
+    def save_gallery(self, path: str | Path) -> Path:
+        return self._gallery.save(path)
+
+    def load_gallery(self, path: str | Path) -> None:
+        gallery = self._checked(Gallery.load(path), path)
+        with self._write_lock:
+            self._gallery = gallery
+
+    def _checked(self, gallery: Gallery, where) -> Gallery:
+        if gallery.embedding_dim != self.embedding_dim or gallery.reps_per_class != self.reps_per_class:
+            raise UserError(f"gallery {where} holds {gallery.reps_per_class} x {gallery.embedding_dim}-d "
+                            f"representatives per class; this model needs {self.reps_per_class} x "
+                            f"{self.embedding_dim}-d (was it saved from another model?)")
+        return gallery
+
+    # ------------------------------------------------------------------ inference
+    def embed(self, images: Sequence[ImageInput] | ImageInput) -> np.ndarray:
+        """``[N, D]`` embeddings of the images, in order."""
+        images = _as_list(images)
+        spec, chunks = self.preprocess_spec, []
+        for start in range(0, len(images), self.batch_size):
+            part = images[start:start + self.batch_size]
+            batch = np.stack([preprocess(image, spec, _name(image, start + i)) for i, image in enumerate(part)])
+            chunks.append(self.backend.embed(batch))
+        if not chunks:
+            return np.zeros((0, self.embedding_dim), np.float32)
+        return np.concatenate(chunks)
+
+    def classify(self, images: Sequence[ImageInput] | ImageInput, top_k: int = 1) -> list[Prediction]:
+        """One :class:`Prediction` per image."""
+        gallery = self._gallery  # one snapshot for the whole call
+        if len(gallery) == 0:
+            raise UserError("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery")
+        if top_k < 1:
+            raise UserError(f"top_k must be at least 1, got {top_k}")
+        posteriors = self.posteriors(self.embed(images), gallery)
+        k = min(top_k, len(gallery))
+        order = np.argsort(-posteriors, axis=1, kind="stable")[:, :k]
+        return [Prediction(tuple(gallery.labels[j] for j in row), tuple(float(p[j]) for j in row))
+                for row, p in zip(order, posteriors)]
+
+    def posteriors(self, embeddings: np.ndarray, gallery: Gallery | None = None) -> np.ndarray:
+        """Class posteriors ``[N, C]`` of ``embeddings`` over ``gallery`` (default: the current one)."""
+        gallery = self._gallery if gallery is None else gallery
+        return self.backend.head(embeddings, gallery.representatives)[1]
+
+
+def _as_list(images) -> list:
+    if isinstance(images, np.ndarray) and images.ndim == 4:  # a batch [N, H, W, C]
+        return list(images)
+    if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "mode"):  # one image
+        return [images]
+    if isinstance(images, Iterable):
+        return list(images)
+    raise UserError(f"expected an image or a list of images, got {type(images).__name__}")
+
+
+def _name(image: ImageInput, index: int) -> str:
+    return str(image) if isinstance(image, (str, Path)) else f"#{index} ({type(image).__name__})"

@@ -1,0 +1,69 @@
+"""``metric-predict DIR [--support FOLDER] --query IMAGE... [--top-k K] [--backend B] [--device D] [--json]``.
+
+Support folder: one subfolder per class, named by the class, holding its few images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from repmet.cli_errors import report_user_errors
+from repmet.errors import UserError
+from repmet.runtime.classifier import FewShotClassifier
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def support_classes(folder: Path) -> dict[str, list[Path]]:
+    if not folder.is_dir():
+        raise UserError(f"--support {folder} is not a folder; give a folder with one subfolder of images per class")
+    classes = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        images = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise UserError(f"support class folder {sub} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        classes[sub.name] = images
+    if not classes:
+        raise UserError(f"--support {folder} has no class subfolders; make one subfolder of images per class")
+    return classes
+
+
+@click.command()
+@click.argument("artifact", type=click.Path(file_okay=False))
+@click.option("--support", type=click.Path(file_okay=False), default=None,
+              help="Folder with one subfolder of images per class to enroll (default: the trained gallery).")
+@click.option("--query", "queries", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="Image to classify; repeat for several.")
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--backend", default="auto", show_default=True,
+              type=click.Choice(["auto", "torch", "torchscript", "onnxruntime", "tensorrt"]))
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@report_user_errors
+def main(artifact: str, support: str | None, queries: tuple[str, ...], top_k: int, backend: str, device: str,
+         as_json: bool) -> None:
+    """Classify query images with an exported ARTIFACT, after enrolling the support classes."""
+    classifier = FewShotClassifier.load(artifact, backend=backend, device=device)
+    if support:
+        classes = support_classes(Path(support))
+        for label in classifier.labels:  # the support folder defines the classes
+            classifier.remove(label)
+        for label, images in classes.items():
+            classifier.enroll(label, images)
+    predictions = classifier.classify(list(queries), top_k=top_k)
+    if as_json:
+        rows = [{"image": q, "labels": list(p.labels), "posteriors": list(p.posteriors)}
+                for q, p in zip(queries, predictions)]
+        click.echo(json.dumps({"backend": classifier.backend.name, "predictions": rows}, indent=2))
+        return
+    width = max(len(q) for q in queries)
+    click.echo(f"{'image':<{width}}  prediction (posterior)   [backend {classifier.backend.name}]")
+    for q, p in zip(queries, predictions):
+        ranked = ", ".join(f"{label} ({posterior:.3f})" for label, posterior in zip(p.labels, p.posteriors))
+        click.echo(f"{q:<{width}}  {ranked}")
+
+
+if __name__ == "__main__":
+    main()
