@@ -28,3 +28,45 @@ def script(name: str) -> str:
     """A console script of the Python running the tests (its venv need not be on PATH)."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else (shutil.which(name) or name)
+
+
+# ---------------------------------------------------------------- exported artifacts (built once per session)
+SHIPPED_PROTONETS = PROJECT_ROOT / "checkpoints" / "omniglot" / "protonets_1_5.pt"
+
+
+@pytest.fixture(scope="session")
+def omniglot_artifact(data_root, tmp_path_factory) -> Path:
+    """The shipped 5-way 1-shot Omniglot conv4, exported to TorchScript and ONNX."""
+    from repmet.export.artifact_writer import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / "protonets_1_5"
+    export_artifact(str(SHIPPED_PROTONETS), out, ["torchscript", "onnx"], data_root=str(data_root), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def flowers_checkpoint(data_root, tmp_path_factory) -> Path:
+    """A RepMet checkpoint in the trainer's format: ImageNet EfficientNet-Lite0 (frozen), an
+    untrained head and 3 representatives for each of 4 Flowers classes."""
+    import numpy as np
+
+    from repmet.train.batch_trainer import build_model
+    from repmet.train.checkpoint import save_checkpoint
+    from repmet.train.config import load_config
+
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml",
+                         [f"data.root={data_root}", "repmet.reps_per_class=3", "batch.classes=4"])
+    names = ["001", "002", "003", "004"]
+    model, _ = build_model(config, np.repeat(np.arange(4), 4), names, "four Flowers classes")
+    path = tmp_path_factory.mktemp("checkpoints") / "repmet_lite0.pt"
+    save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "epoch": 0, "class_names": names}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def flowers_artifact(data_root, flowers_checkpoint, tmp_path_factory) -> Path:
+    from repmet.export.artifact_writer import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / "repmet_lite0"
+    export_artifact(str(flowers_checkpoint), out, ["torchscript", "onnx"], data_root=str(data_root), log=lambda _: None)
+    return out

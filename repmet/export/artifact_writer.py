@@ -21,7 +21,7 @@ from repmet.export.from_checkpoint import ExportableModel, load_exportable
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
-from repmet.export.verify import Verification, require_passed, sample_images, verify_backend
+from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
 from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha256_of
 from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
 from repmet.train.checkpoint import save_checkpoint
@@ -93,7 +93,7 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     for fmt in ["torch", *formats]:
         backend_name = "torch" if fmt == "torch" else BACKEND_OF[fmt]
         device = "cuda" if backend_name == "tensorrt" else "cpu"
-        tolerance = None if (fmt == "trt" and fp16) else 1e-4
+        tolerance = None if (fmt == "trt" and fp16) else FP32_TOLERANCE
         result: Verification = verify_backend(create_backend(artifact, backend_name, device), model, images, tolerance)
         log(f"verified {fmt:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
             f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"

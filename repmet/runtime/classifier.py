@@ -89,6 +89,11 @@ class FewShotClassifier:
         with self._write_lock:
             self._gallery = self._gallery.without_class(label)
 
+    def clear(self) -> None:
+        """Remove every class (the trained ones included)."""
+        with self._write_lock:
+            self._gallery = Gallery.empty(self.reps_per_class, self.embedding_dim)
+
     def save_gallery(self, path: str | Path) -> Path:
         return self._gallery.save(path)
 
