@@ -72,7 +72,6 @@ def bench_embedding(name: str, folder: str, batches: list[int], runs: int, min_s
             results.append({"model": name, "backend": backend_name, "device": device, "batch": batch,
                             "images_per_s": batch / np.median(t), "p50_ms": 1e3 * np.percentile(t, 50),
                             "p99_ms": 1e3 * np.percentile(t, 99), "runs": len(t)})
-        del backend
     return results
 
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import PROJECT_ROOT, script
@@ -19,7 +18,7 @@ from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.data.transforms import TransformSpec
 from repmet.errors import UserError
 from repmet.imaging import open_rgb
-from repmet.runtime import FewShotClassifier, Gallery
+from repmet.runtime import FewShotClassifier
 from repmet.runtime.preprocess import preprocess
 
 

@@ -6,14 +6,13 @@ offline.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from repmet.errors import UserError
 from repmet.models.registry import register_model
+from repmet.ops.same_pad_conv import same_pad_conv2d
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels), from
 # efficientnet/lite/efficientnet_lite_builder.py; Lite0 scales neither width nor depth.
@@ -34,11 +33,7 @@ class SamePadConv2d(nn.Conv2d):
     2), which the ImageNet weights were trained with."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(x.shape[-1:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return same_pad_conv2d(x, self.weight, self.bias, self.stride, self.groups)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:

@@ -19,14 +19,19 @@ def _device(device: str) -> torch.device:
 
 
 class _TorchBackend(Backend):
+    """Channels-last images, as in training: 1.5x faster for these CNNs on CPU (measured,
+    benchmarks/runtime_bench.py) and what cuDNN prefers on GPU."""
+
     def __init__(self, embedding: torch.nn.Module, head: torch.nn.Module, device: str) -> None:
         self.device = device
         self._device = _device(device)
-        self._embedding, self._head = embedding.to(self._device), head.to(self._device)
+        self._embedding = embedding.to(self._device, memory_format=torch.channels_last)
+        self._head = head.to(self._device)
 
     @torch.inference_mode()
     def embed(self, images: np.ndarray) -> np.ndarray:
-        return self._embedding(torch.from_numpy(np.ascontiguousarray(images, np.float32)).to(self._device)).cpu().numpy()
+        batch = torch.from_numpy(np.ascontiguousarray(images, np.float32)).to(self._device)
+        return self._embedding(batch.contiguous(memory_format=torch.channels_last)).cpu().numpy()
 
     @torch.inference_mode()
     def head(self, embeddings: np.ndarray, representatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
