@@ -100,6 +100,11 @@ def test_metadata_describes_the_artifact_and_every_file_hash(omniglot_artifact, 
     assert {"gallery.npz", "gallery.json"} <= set(flowers["files"])
     for graph in ("embedding.onnx", "head.onnx"):
         onnx.checker.check_model(str(flowers_artifact / graph), full_check=True)
+    embedding = onnx.load(str(flowers_artifact / "embedding.onnx"))
+    # SAME padding lives in the Conv nodes (repmet.ops.same_pad_conv): no Pad for runtimes to trip on
+    assert not [n for n in embedding.graph.node if n.op_type == "Pad"]
+    assert any(list(a.ints) == [0, 0, 1, 1] for n in embedding.graph.node if n.op_type == "Conv" for a in n.attribute
+               if a.name == "pads")
     head = onnx.load(str(flowers_artifact / "head.onnx"))
     assert [i.name for i in head.graph.input] == ["embeddings", "representatives"]  # not constants
     assert not any(init.name == "representatives" for init in head.graph.initializer)

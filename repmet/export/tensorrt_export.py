@@ -29,7 +29,7 @@ def export_tensorrt(folder: Path, input_shape: tuple[int, int, int], max_batch: 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if fp16:
-        if not builder.platform_has_fast_fp16:
+        if not getattr(builder, "platform_has_fast_fp16", True):  # deprecated in TensorRT 10
             raise UserError("--fp16 asked for, but this GPU has no fast fp16; export without --fp16")
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()

@@ -129,9 +129,16 @@ class FewShotClassifier:
             raise UserError("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery")
         if top_k < 1:
             raise UserError(f"top_k must be at least 1, got {top_k}")
-        posteriors = self.posteriors(self.embed(images), gallery)
-        k = min(top_k, len(gallery))
-        order = np.argsort(-posteriors, axis=1, kind="stable")[:, :k]
+        return self.rank(self.posteriors(self.embed(images), gallery), gallery, top_k)
+
+    @staticmethod
+    def rank(posteriors: np.ndarray, gallery: Gallery, top_k: int) -> list[Prediction]:
+        """The ``top_k`` classes of each row of ``posteriors [N, C]``: a partial sort, so the
+        cost grows with C only linearly."""
+        k = min(top_k, posteriors.shape[1])
+        candidates = np.argpartition(-posteriors, k - 1, axis=1)[:, :k]
+        scores = np.take_along_axis(posteriors, candidates, axis=1)
+        order = np.take_along_axis(candidates, np.argsort(-scores, axis=1, kind="stable"), axis=1)
         return [Prediction(tuple(gallery.labels[j] for j in row), tuple(float(p[j]) for j in row))
                 for row, p in zip(order, posteriors)]
 
