@@ -175,3 +175,30 @@ def test_tensorrt_engine_matches_pytorch(data_root, tmp_path, fp16):
     assert check["top1_agreement"] >= (0.9 if fp16 else 1.0)
     if not fp16:
         assert check["max_abs_embedding"] <= 1e-4 and check["max_abs_posterior"] <= 1e-4
+
+
+@pytest.mark.parametrize("config_name, overrides", [
+    ("repmet_flowers_1_12_4.yaml", []),  # Inception-V3, fine-tuned, with its auxiliary head (dropped in export)
+    ("repmet_flowers_lite0_cpu.yaml", ["model.name=resnet18"]),
+    ("magnet_flowers_lite0_cpu.yaml", []),  # Magnet: its cluster centres become the gallery
+])
+def test_every_fine_grained_backbone_and_method_exports(config_name, overrides, data_root, tmp_path):
+    import numpy as np
+
+    from repmet.train.batch_trainer import build_model
+    from repmet.train.checkpoint import save_checkpoint
+    from repmet.train.config import load_config
+
+    config = load_config(PROJECT_ROOT / "configs" / config_name,
+                         [f"data.root={data_root}", "model.pretrained=false", "batch.classes=3", "batch.per_class=4",
+                          *overrides])
+    names = ["001", "002", "003"]
+    model, _ = build_model(config, np.repeat(np.arange(3), 8), names, "three Flowers classes")
+    torch.nn.init.normal_(model.head.fc2.weight)  # any weights will do: parity, not accuracy, is checked
+    save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "epoch": 0, "class_names": names},
+                    tmp_path / "c.pt")
+    meta = export_artifact(str(tmp_path / "c.pt"), tmp_path / "a", ["onnx"], data_root=str(data_root),
+                           log=lambda _: None)
+    k = config.repmet.reps_per_class if config.method == "repmet" else config.magnet.clusters_per_class
+    assert meta["input"]["height"] == config.data.image_size and meta["head"]["reps_per_class"] == k
+    assert meta["class_names"] == names and meta["verification"]["onnx"]["passed"]

@@ -144,3 +144,32 @@ def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tin
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "repmet.reps_per_class=5"])
     with pytest.raises(UserError, match="repmet.reps_per_class = 5 but class 'class0' .* has only 4 images"):
         BatchTrainer(config, tmp_path, progress=False)
+
+
+def test_feature_cache_reuses_rows_of_moved_images_and_recomputes_changed_ones(data_root, tmp_path, isolated_cache):
+    from PIL import Image
+
+    from repmet.data.feature_cache import cached_features
+    from repmet.data.transforms import TransformSpec
+
+    sources = sorted((data_root / "flowers-102" / "jpg").iterdir())[:3]
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        for path in sources:
+            shutil.copy(path, folder / path.name)
+    calls = []
+
+    class CountingBackbone(torch.nn.Module):
+        def forward(self, images):
+            calls.append(len(images))
+            return images.mean(dim=(2, 3))
+
+    spec, device = TransformSpec(32, 32), torch.device("cpu")
+    a = cached_features(CountingBackbone(), "counting", sorted(first.iterdir()), spec, "center", device, progress=False)
+    os.utime(second / sources[0].name, (0, 0))  # a re-extracted dataset: new paths, new times, same bytes
+    b = cached_features(CountingBackbone(), "counting", sorted(second.iterdir()), spec, "center", device, progress=False)
+    assert calls == [3] and torch.equal(a, b)
+    Image.open(sources[0]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second / sources[0].name)
+    c = cached_features(CountingBackbone(), "counting", sorted(second.iterdir()), spec, "center", device, progress=False)
+    assert calls == [3, 1] and not torch.equal(c[0], a[0]) and torch.equal(c[1:], a[1:])

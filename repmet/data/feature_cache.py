@@ -2,8 +2,9 @@
 
 With a frozen backbone the head trains on these features: one pass of the backbone
 over the dataset instead of one per epoch. A cache file belongs to one backbone
-(name and weights digest) and one transform view; rows are keyed by image path, size
-and modification time, so a changed image is recomputed.
+(name and weights digest) and one transform view; rows are keyed by the image's size and
+content hash, so a changed image is recomputed while a copied, moved or re-extracted
+dataset (new paths or modification times) is not.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from repmet.data.transforms import TransformSpec
 
 
 def _row_key(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
+    data = path.read_bytes()  # ~1 s for all 8,189 Flowers images; extracting them again is ~15 min
+    return f"{len(data)}|{hashlib.blake2b(data, digest_size=16).hexdigest()}"
 
 
 @torch.no_grad()
