@@ -49,7 +49,6 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / METADATA_FILE).is_file())):
         raise UserError(f"--out {out} exists and is not an artifact folder; choose a new or empty folder")
 
-    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # SAME padding is constant for a fixed input size
     model = load_exportable(checkpoint)
     images, described = sample_images(model, data_root, samples_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +57,10 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     os.umask(umask)
     os.chmod(work, 0o777 & ~umask)  # mkdtemp makes it private; an artifact is meant to be shared
     try:
-        metadata = _build(model, checkpoint, work, formats, opset, fp16, max_batch, images, described, log)
+        with warnings.catch_warnings():
+            # shapes read as ints while tracing: intended, the input size of an artifact is fixed
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            metadata = _build(model, checkpoint, work, formats, opset, fp16, max_batch, images, described, log)
         if out.exists():
             shutil.rmtree(out)
         work.rename(out)
