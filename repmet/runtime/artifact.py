@@ -23,6 +23,17 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_json_object(path: Path, remedy: str) -> dict:
+    """The JSON object in ``path``, or a UserError naming the file and ``remedy``."""
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); {remedy}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} does not hold a JSON object; {remedy}")
+    return value
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A verified artifact: ``folder``, its parsed ``metadata`` and helpers to reach its files."""
@@ -37,11 +48,8 @@ class Artifact:
         if not meta_path.is_file():
             raise UserError(f"{folder} is not an artifact: {METADATA_FILE} is missing; export one with "
                             f"metric-export CHECKPOINT --out {folder}")
-        try:
-            metadata = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{meta_path} is not valid JSON ({exc}); export the artifact again") from None
-        version = metadata.get("schema_version") if isinstance(metadata, dict) else None
+        metadata = read_json_object(meta_path, "export the artifact again")
+        version = metadata.get("schema_version")
         if version != SCHEMA_VERSION:
             raise UserError(f"{meta_path} has schema version {version!r}, this repmet reads version "
                             f"{SCHEMA_VERSION}; export the checkpoint again with this version of metric-export")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from repmet.errors import UserError
-from repmet.runtime.artifact import sha256_of
+from repmet.runtime.artifact import read_json_object, sha256_of
 from repmet.runtime.kmeans import kmeans_numpy
 
 GALLERY_FORMAT = "repmet-gallery-1"
@@ -80,10 +80,7 @@ class Gallery:
             if not needed.is_file():
                 raise UserError(f"gallery file {needed} is missing; a gallery is a .npz with its .json "
                                 f"(written by save_gallery)")
-        try:
-            description = json.loads(sidecar.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"gallery {sidecar} is not valid JSON ({exc})") from None
+        description = read_json_object(sidecar, "save the gallery again")
         if description.get("format") != GALLERY_FORMAT:
             raise UserError(f"{sidecar} is not a repmet gallery (format {description.get('format')!r}, "
                             f"expected {GALLERY_FORMAT!r})")
