@@ -267,7 +267,15 @@ def test_metric_predict_enrolls_a_support_folder_and_classifies(omniglot_artifac
     out = json.loads(result.stdout)
     assert out["backend"] == "onnxruntime"
     assert [r["labels"][0] for r in out["predictions"]] == [q.split("query_")[1][:-4] for q in queries]
-    table = subprocess.run(run, capture_output=True, text=True, cwd=PROJECT_ROOT)
+    table = subprocess.run([*run, "--save-gallery", str(tmp_path / "g.npz")], capture_output=True, text=True,
+                           cwd=PROJECT_ROOT)
     assert table.returncode == 0 and len(table.stdout.strip().splitlines()) == 1 + len(queries)
+    saved = subprocess.run([script("metric-predict"), str(omniglot_artifact), "--gallery", str(tmp_path / "g.npz"),
+                            "--query", queries[0], "--json"], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert saved.returncode == 0, saved.stderr
+    assert json.loads(saved.stdout)["predictions"][0]["labels"] == out["predictions"][0]["labels"][:1]
+    empty = subprocess.run([script("metric-predict"), str(omniglot_artifact), "--query", queries[0]],
+                           capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert empty.returncode == 2 and "has no trained gallery" in empty.stderr and "--support FOLDER" in empty.stderr
     missing = subprocess.run([*run[:3], str(tmp_path / "nope"), "--query", queries[0]], capture_output=True, text=True)
     assert missing.returncode == 2 and "is not a folder" in missing.stderr and "Traceback" not in missing.stderr

@@ -34,6 +34,10 @@ def support_classes(folder: Path) -> dict[str, list[Path]]:
 @click.argument("artifact", type=click.Path(file_okay=False))
 @click.option("--support", type=click.Path(file_okay=False), default=None,
               help="Folder with one subfolder of images per class to enroll (default: the trained gallery).")
+@click.option("--gallery", type=click.Path(dir_okay=False), default=None,
+              help="A gallery saved by save_gallery / --save-gallery, instead of the trained one.")
+@click.option("--save-gallery", type=click.Path(dir_okay=False), default=None,
+              help="Save the gallery (after enrolling --support) to this .npz (+ .json).")
 @click.option("--query", "queries", multiple=True, required=True, type=click.Path(dir_okay=False),
               help="Image to classify; repeat for several.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True)
@@ -42,16 +46,23 @@ def support_classes(folder: Path) -> dict[str, list[Path]]:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @report_user_errors
-def main(artifact: str, support: str | None, queries: tuple[str, ...], top_k: int, backend: str, device: str,
-         as_json: bool) -> None:
+def main(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None,
+         queries: tuple[str, ...], top_k: int, backend: str, device: str, as_json: bool) -> None:
     """Classify query images with an exported ARTIFACT, after enrolling the support classes."""
     classifier = FewShotClassifier.load(artifact, backend=backend, device=device)
+    if gallery:
+        classifier.load_gallery(gallery)
     if support:
         classes = support_classes(Path(support))
         for label in classifier.labels:  # the support folder defines the classes
             classifier.remove(label)
         for label, images in classes.items():
             classifier.enroll(label, images)
+    if not classifier.labels:
+        raise UserError(f"{artifact} has no trained gallery (Prototypical Networks learn no classes); pass "
+                        f"--support FOLDER with one subfolder of images per class, or --gallery FILE")
+    if save_gallery:
+        classifier.save_gallery(save_gallery)
     predictions = classifier.classify(list(queries), top_k=top_k)
     if as_json:
         rows = [{"image": q, "labels": list(p.labels), "posteriors": list(p.posteriors)}
