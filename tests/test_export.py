@@ -202,3 +202,42 @@ def test_every_fine_grained_backbone_and_method_exports(config_name, overrides, 
     k = config.repmet.reps_per_class if config.method == "repmet" else config.magnet.clusters_per_class
     assert meta["input"]["height"] == config.data.image_size and meta["head"]["reps_per_class"] == k
     assert meta["class_names"] == names and meta["verification"]["onnx"]["passed"]
+
+
+def test_a_cosine_distance_head_exports_and_matches_its_definition(data_root, tmp_path):
+    from repmet.train.checkpoint import save_checkpoint
+    from repmet.train.config import load_config
+    from repmet.train.trainer import build_encoder
+
+    config = load_config(PROJECT_ROOT / "configs" / "protonets_demo.yaml", [f"data.root={data_root}",
+                                                                             "loss.distance=cosine"])
+    torch.manual_seed(0)
+    save_checkpoint({"model": build_encoder(config).state_dict(), "config": config.to_dict(), "epoch": 0},
+                    tmp_path / "c.pt")
+    meta = export_artifact(str(tmp_path / "c.pt"), tmp_path / "a", ["onnx", "torchscript"],
+                           data_root=str(data_root), log=lambda _: None)
+    assert meta["head"]["distance"] == "cosine"
+    rng = np.random.default_rng(1)
+    x, reps = rng.standard_normal((4, 64)).astype(np.float32), rng.standard_normal((6, 2, 64)).astype(np.float32)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    naive = 1.0 - np.einsum("bd,ckd->bck", unit(x), unit(reps))
+    logits = -naive.min(axis=2)  # sigma^2 = 1/2
+    expected = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    for backend in ("onnxruntime", "torchscript"):
+        distances, posteriors = create_backend(Artifact.open(tmp_path / "a"), backend, "cpu").head(x, reps)
+        np.testing.assert_allclose(distances, naive, atol=1e-5)
+        np.testing.assert_allclose(posteriors, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("distance", ["sqeuclidean", "cosine"])
+def test_the_numpy_head_of_the_tensorrt_backend_equals_the_exported_head(distance):
+    from repmet.export.modules import DistanceHead
+    from repmet.runtime.backends import numpy_head
+
+    rng = np.random.default_rng(2)
+    x, reps = rng.standard_normal((5, 32)).astype(np.float32), rng.standard_normal((9, 3, 32)).astype(np.float32)
+    with torch.no_grad():
+        ref_d, ref_p = DistanceHead(distance, sigma=0.8)(torch.from_numpy(x), torch.from_numpy(reps))
+    d, p = numpy_head(x, reps, distance, 0.8)
+    np.testing.assert_allclose(d, ref_d.numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(p, ref_p.numpy(), atol=1e-6)

@@ -85,7 +85,8 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     if "onnx" in formats or "trt" in formats:
         graphs["onnx"] = export_onnx(model.embedding, model.head, example, work, opset)
     if "trt" in formats:
-        graphs["tensorrt"] = {**export_tensorrt(work, model.input_shape, max_batch, fp16), "head": "head.onnx"}
+        graphs["tensorrt"] = {**export_tensorrt(work, model.embedding, example, model.input_shape, max_batch, fp16,
+                                                opset), "head": "head.onnx"}
 
     metadata = _metadata(model, checkpoint, graphs, gallery_file)
     _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
