@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from repmet.atomic_write import atomic_write
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,13 +37,5 @@ def cache_dir() -> Path:
 
 def save_npz_atomically(path: Path, **arrays: np.ndarray) -> None:
     """``np.savez`` to a temporary file, then rename: readers never see half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; a cache is an ordinary file
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)

@@ -9,13 +9,12 @@ takes the minimum distance over a class's representatives, so repeats change not
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from repmet.atomic_write import atomic_write
 from repmet.errors import UserError
 from repmet.runtime.artifact import read_json_object, sha256_of
 from repmet.runtime.kmeans import kmeans_numpy
@@ -65,12 +64,13 @@ class Gallery:
     def save(self, path: str | Path) -> Path:
         """Writes ``path`` (``.npz``) and its ``.json`` sidecar atomically; returns the npz path."""
         npz = Path(path).with_suffix(".npz")
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(npz, lambda f: np.savez(f, representatives=self.representatives, counts=self.counts))
+        with atomic_write(npz) as handle:
+            np.savez(handle, representatives=self.representatives, counts=self.counts)
         description = {"format": GALLERY_FORMAT, "labels": list(self.labels),
                        "reps_per_class": self.reps_per_class, "embedding_dim": self.embedding_dim,
                        "representatives": npz.name, "sha256": sha256_of(npz)}
-        _atomic_write(npz.with_suffix(".json"), lambda f: f.write(json.dumps(description, indent=1).encode()))
+        with atomic_write(npz.with_suffix(".json")) as handle:
+            handle.write(json.dumps(description, indent=1).encode())
         return npz
 
     @classmethod
@@ -96,20 +96,6 @@ class Gallery:
             raise UserError(f"gallery {npz}: representatives {reps.shape} and counts {counts.shape} do not "
                             f"match the {len(labels)} labels of {sidecar}")
         return cls(labels, reps, counts)
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _preview(labels: tuple[str, ...], n: int = 10) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from repmet.atomic_write import atomic_write
 from repmet.errors import UserError
 
 REQUIRED_KEYS = ("format_version", "model", "config", "epoch")
@@ -19,20 +18,8 @@ FORMAT_VERSION = 1
 def save_checkpoint(bundle: dict[str, Any], path: str | Path) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``:
     a crash at any moment leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format_version": FORMAT_VERSION, **bundle}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        torch.save({"format_version": FORMAT_VERSION, **bundle}, handle)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
