@@ -76,17 +76,18 @@ def bench_embedding(name: str, folder: str, batches: list[int], runs: int, min_s
 
 
 def bench_preprocess(name: str, folder: str, images_dir: str | None) -> dict:
-    from repmet.runtime.preprocess import preprocess
+    from repmet.imaging import IMAGE_SUFFIXES
+    from repmet.runtime.preprocess import preprocess_batch
 
     artifact = Artifact.open(folder)
     spec = artifact.preprocess
     if images_dir:
-        paths = sorted(p for p in Path(images_dir).rglob("*") if p.suffix.lower() in {".jpg", ".png"})[:32]
+        paths = sorted(p for p in Path(images_dir).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:32]
         sources = paths
     else:
         rng = np.random.default_rng(0)
         sources = [rng.integers(0, 256, (500, 400, 3), dtype=np.uint8) for _ in range(32)]
-    t = timings(lambda: [preprocess(s, spec) for s in sources], warmup=1, runs=3, min_seconds=1.0)
+    t = timings(lambda: preprocess_batch(sources, spec), warmup=1, runs=3, min_seconds=1.0)
     return {"model": name, "images_per_s": len(sources) / np.median(t)}
 
 

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from repmet.errors import UserError
 
 MAX_PIXELS = 80_000_000  # refuse decompression bombs before they exhaust memory
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what folders of images may hold
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
 

@@ -12,8 +12,7 @@ import numpy as np
 
 from repmet.data.labeled_images import LabeledImages
 from repmet.errors import UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+from repmet.imaging import IMAGE_SUFFIXES
 
 
 def load_image_folder(root: str | Path, split: str, download: bool = True) -> LabeledImages:

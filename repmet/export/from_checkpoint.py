@@ -12,6 +12,7 @@ from repmet.export.modules import DistanceHead, EmbeddingNet
 from repmet.models import EmbeddingHead, create_model
 from repmet.runtime.gallery import Gallery
 from repmet.runtime.preprocess import PreprocessSpec
+from repmet.train.batch_trainer import transform_spec
 from repmet.train.checkpoint import load_checkpoint
 from repmet.train.config import ExperimentConfig, config_from_dict
 from repmet.train.trainer import build_encoder
@@ -66,7 +67,7 @@ def _protonets(config: ExperimentConfig, state: dict) -> ExportableModel:
 
 def _fine_grained(config: ExperimentConfig, state: dict, class_names: list[str] | None,
                   checkpoint: str) -> ExportableModel:
-    m, h, d = config.model, config.head, config.data
+    m, h = config.model, config.head
     backbone = create_model(m.name, pretrained=False, weights=None)
     prefix = "backbone.backbone." if any(k.startswith("backbone.backbone.") for k in state) else "backbone."
     backbone.load_state_dict(_section(state, prefix))
@@ -86,10 +87,9 @@ def _fine_grained(config: ExperimentConfig, state: dict, class_names: list[str] 
     if len(names) != len(reps):
         raise UserError(f"{checkpoint}: {len(names)} class names for {len(reps)} classes of representatives")
     gallery = Gallery(tuple(names), reps.astype(np.float32), np.full(len(names), k, np.int64))
-    resize = d.resize or round(d.image_size / 0.875)
-    preprocess = PreprocessSpec(color="RGB", resize="shorter_side", resize_to=resize, interpolation="bilinear",
-                                crop=d.image_size, invert=False, mean=(0.485, 0.456, 0.406),
-                                std=(0.229, 0.224, 0.225))
+    spec = transform_spec(config)  # the training evaluation transform: Resize(int) is torchvision's bilinear
+    preprocess = PreprocessSpec(color="RGB", resize="shorter_side", resize_to=spec.resize, interpolation="bilinear",
+                                crop=spec.size, invert=False, mean=spec.mean, std=spec.std)
     embedding = EmbeddingNet(backbone, head).eval()  # Inception-V3 returns plain features in eval mode
     return ExportableModel(config, embedding, DistanceHead(config.loss.distance, sigma), sigma, True, gallery,
                            preprocess, state)

@@ -52,12 +52,12 @@ def sample_images(model: ExportableModel, data_root: str | None, samples_dir: st
             batch = data.images[torch.from_numpy(classes), 0].float().div(255.0)
             return batch.numpy(), f"{count} images of {data.description}"
         from repmet.data import load_labeled_split
-        from repmet.data.transforms import TransformSpec
         from repmet.imaging import open_rgb
+        from repmet.train.batch_trainer import transform_spec
 
         data = load_labeled_split(d.dataset, d.test_split, root, download=False)
         picks = np.linspace(0, len(data.paths) - 1, count).round().astype(int)
-        transform = TransformSpec(d.image_size, d.resize or round(d.image_size / 0.875)).eval_transform()
+        transform = transform_spec(model.config).eval_transform()
         batch = torch.stack([transform(open_rgb(data.paths[i])) for i in picks])
         return batch.numpy(), f"{count} images of {data.description}"
     except UserError as exc:
@@ -66,13 +66,13 @@ def sample_images(model: ExportableModel, data_root: str | None, samples_dir: st
 
 
 def _folder_samples(model: ExportableModel, folder: Path, count: int) -> tuple[np.ndarray, str]:
-    from repmet.runtime.preprocess import preprocess
+    from repmet.imaging import IMAGE_SUFFIXES
+    from repmet.runtime.preprocess import preprocess_batch
 
-    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes)[:count] if folder.is_dir() else []
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count] if folder.is_dir() else []
     if len(paths) < 2:
         raise UserError(f"--samples {folder}: need a folder with at least 2 images, found {len(paths)}")
-    return np.stack([preprocess(p, model.preprocess) for p in paths]), f"{len(paths)} images of {folder}"
+    return preprocess_batch(paths, model.preprocess), f"{len(paths)} images of {folder}"
 
 
 @torch.no_grad()

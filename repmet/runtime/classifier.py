@@ -15,7 +15,7 @@ from repmet.imaging import ImageInput
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.backends import Backend, create_backend
 from repmet.runtime.gallery import Gallery
-from repmet.runtime.preprocess import preprocess
+from repmet.runtime.preprocess import preprocess_batch
 
 DEFAULT_BATCH = 32
 
@@ -116,8 +116,8 @@ class FewShotClassifier:
         spec, chunks = self.preprocess_spec, []
         for start in range(0, len(images), self.batch_size):
             part = images[start:start + self.batch_size]
-            batch = np.stack([preprocess(image, spec, _name(image, start + i)) for i, image in enumerate(part)])
-            chunks.append(self.backend.embed(batch))
+            names = [_name(image, start + i) for i, image in enumerate(part)]
+            chunks.append(self.backend.embed(preprocess_batch(part, spec, names)))
         if not chunks:
             return np.zeros((0, self.embedding_dim), np.float32)
         return np.concatenate(chunks)

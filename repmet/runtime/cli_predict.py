@@ -11,9 +11,8 @@ import click
 
 from repmet.cli_errors import report_user_errors
 from repmet.errors import UserError
+from repmet.imaging import IMAGE_SUFFIXES
 from repmet.runtime.classifier import FewShotClassifier
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def support_classes(folder: Path) -> dict[str, list[Path]]:
