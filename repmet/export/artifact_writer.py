@@ -88,7 +88,7 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
         graphs["tensorrt"] = {**export_tensorrt(work, model.embedding, example, model.input_shape, max_batch, fp16,
                                                 opset), "head": "head.onnx"}
 
-    metadata = _metadata(model, checkpoint, graphs, gallery_file)
+    metadata = _metadata(model, checkpoint, graphs, gallery_file, work)
     _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
     artifact = Artifact.open(work)
     from repmet.runtime.backends import create_backend
@@ -108,7 +108,9 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     return metadata
 
 
-def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None) -> dict:
+def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None, folder: Path) -> dict:
+    """Everything but the verification results; ``files`` hashes what ``folder`` holds now (all of
+    the artifact but metadata.json, which verification does not change)."""
     import onnx
     import onnxruntime
 
@@ -135,11 +137,10 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
         "model": "model.pt",
         "graphs": graphs,
         "versions": versions,
+        "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
+                  for p in sorted(folder.iterdir()) if p.is_file() and p.name != METADATA_FILE},
     }
 
 
 def _write_metadata(folder: Path, metadata: dict) -> None:
-    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != METADATA_FILE)
-    metadata["files"] = {name: {"sha256": sha256_of(folder / name), "bytes": (folder / name).stat().st_size}
-                         for name in files}
     (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
