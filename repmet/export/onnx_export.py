@@ -22,19 +22,26 @@ DEFAULT_OPSET = 17
 MAX_OPSET = 20  # the newest the TorchScript-based exporter writes
 
 
+def export_embedding_graph(embedding: torch.nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    """``images [B, C, H, W] -> embeddings [B, D]`` with a dynamic batch (also used for TensorRT's fp16 graph)."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(embedding.eval(), (example,), str(path), dynamo=False, opset_version=opset,
+                          input_names=["images"], output_names=["embeddings"],
+                          dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
+
+
 def export_onnx(embedding: EmbeddingNet, head: DistanceHead, example: torch.Tensor, folder: Path,
                 opset: int = DEFAULT_OPSET) -> dict[str, str]:
     import onnx
 
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise UserError(f"--opset {opset} is not supported: use {MIN_OPSET}..{MAX_OPSET} (default {DEFAULT_OPSET})")
+    export_embedding_graph(embedding, example, folder / "embedding.onnx", opset)
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        warnings.simplefilter("ignore")
         embeddings = embedding.eval()(example)
-        reps = embeddings.detach()[:, None, :].repeat(1, 2, 1)
-        torch.onnx.export(embedding, (example,), str(folder / "embedding.onnx"), dynamo=False,
-                          opset_version=opset, input_names=["images"], output_names=["embeddings"],
-                          dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
+        reps = embeddings[:, None, :].repeat(1, 2, 1)
         torch.onnx.export(head.eval(), (embeddings, reps), str(folder / "head.onnx"), dynamo=False,
                           opset_version=opset, input_names=["embeddings", "representatives"],
                           output_names=["distances", "posteriors"],

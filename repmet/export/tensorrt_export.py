@@ -10,13 +10,13 @@ strongly typed network, which TensorRT 10 and 11 both honour.
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from repmet.errors import UserError
+from repmet.export.onnx_export import export_embedding_graph
 from repmet.runtime.backends.tensorrt_backend import current_gpu, tensorrt_unavailable_reason
 
 WORKSPACE_BYTES = 2 << 30
@@ -36,12 +36,8 @@ class _HalfPrecision(nn.Module):
 def _fp16_onnx(embedding: nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
     import copy
 
-    half = _HalfPrecision(copy.deepcopy(embedding)).cuda().eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(half, (example.cuda(),), str(path), dynamo=False, opset_version=opset,
-                          input_names=["images"], output_names=["embeddings"],
-                          dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}})
+    half = _HalfPrecision(copy.deepcopy(embedding)).cuda()
+    export_embedding_graph(half, example.cuda(), path, opset)
 
 
 def _network_flags(trt, major: int, strongly_typed: bool) -> int:
