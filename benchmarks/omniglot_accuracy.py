@@ -13,15 +13,10 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
 
-from repmet.data import load_few_shot_split
-from repmet.train.checkpoint import load_checkpoint
-from repmet.train.config import config_from_dict
-from repmet.train.distributed import resolve_device
-from repmet.train.evaluate import evaluate_episodes
-from repmet.train.losses import create_loss
-from repmet.train.trainer import build_encoder
+from repmet.checkpoint import load_checkpoint
+from repmet.devices import resolve_device
+from repmet.methods import EvalRequest, open_checkpoint
 
 REFERENCE = {  # (paper, original PyTorch code), 5-way 1-shot, 5-way 5-shot, 20-way 1-shot, 20-way 5-shot
     "protonets_1_5": (98.8, 98.81),
@@ -42,26 +37,21 @@ def main() -> None:
     rows = []
     for name in REFERENCE:
         path = Path(args.checkpoints) / f"{name}.pt"
-        bundle = load_checkpoint(path)
-        config = config_from_dict(bundle["config"], source=str(path))
-        encoder = build_encoder(config)
-        encoder.load_state_dict(bundle["model"])
-        encoder.to(device, memory_format=torch.channels_last)
+        history = load_checkpoint(path)["history"]
+        trained = open_checkpoint(path)  # what metric-eval runs
+        config = trained.config
         d, e, t = config.data, config.eval, config.train
-        data = load_few_shot_split(d.dataset, d.test_split, d.root, d.image_size, d.download)
         start = time.perf_counter()
-        score = evaluate_episodes(encoder, create_loss(config.loss.name, config.loss.distance), data, e.way, e.shot,
-                                  e.query, args.episodes, e.seed, device, torch.channels_last)
+        score = trained.method.evaluate(trained, EvalRequest(episodes=args.episodes, device=device, progress=False))
         eval_seconds = time.perf_counter() - start
-        history = bundle["history"]
         train_minutes = sum(r["seconds"] for r in history) / 60
         episodes = len(history) * t.episodes_per_epoch
         paper, original = REFERENCE[name]
         rows.append(f"| `{name}` (config `{config.name}`) | {t.way}-way {t.shot}-shot on {d.train_split} | "
                     f"{episodes} | CPU, 2 cores | {train_minutes:.0f} min | {e.way}-way {e.shot}-shot | "
-                    f"**{100 * score.accuracy:.2f} +- {100 * score.ci95:.2f}** | {TARGET[name]} | {paper} | "
+                    f"**{100 * score['accuracy']:.2f} +- {100 * score['ci95']:.2f}** | {TARGET[name]} | {paper} | "
                     f"{original} |")
-        print(f"{name}: {100 * score.accuracy:.2f} +- {100 * score.ci95:.2f} ({args.episodes} episodes, "
+        print(f"{name}: {100 * score['accuracy']:.2f} +- {100 * score['ci95']:.2f} ({args.episodes} episodes, "
               f"{eval_seconds:.0f} s)", flush=True)
     print()
     print("| checkpoint | training episodes | episodes trained | device | train wall time | test | "

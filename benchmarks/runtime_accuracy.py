@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from repmet.data import EpisodeSampler, load_few_shot_split, load_labeled_split
-from repmet.export.from_checkpoint import load_exportable
+from repmet.export.exportable import load_exportable
 from repmet.runtime import FewShotClassifier
-from repmet.train.evaluate import evaluate_episodes
-from repmet.train.fine_grained_eval import evaluate_fine_grained
-from repmet.train.losses import create_loss
+from repmet.evaluate.episodes import evaluate_episodes
+from repmet.evaluate.fine_grained import evaluate_fine_grained
+from repmet.losses import create_loss
 
 
 def omniglot(checkpoint: str, artifact: str, backends: list[str], episodes: int) -> None:

@@ -104,7 +104,7 @@ def bench_gallery(folder: str, sizes: list[int], backends: list[str]) -> list[di
             classes = max(1, reps // k)
             gallery = Gallery(tuple(f"c{i}" for i in range(classes)),
                               rng.standard_normal((classes, k, dim)).astype(np.float32),
-                              np.full(classes, k, np.int64))
+                              np.full(classes, k, np.int64), artifact.fingerprint)
             for batch in (1, 32):
                 queries = rng.standard_normal((batch, dim)).astype(np.float32)
 

@@ -16,7 +16,7 @@ import time
 import torch
 
 from repmet.data import gather_episode
-from repmet.train.config import load_config
+from repmet.config import load_config
 from repmet.train.trainer import EpisodicTrainer
 
 

@@ -27,3 +27,14 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files of writes that never finished (a process killed mid-write) in
+    ``folder``; returns what was removed. Only for folders one writer owns (a locked run folder)."""
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    for path in stale:
+        path.unlink()
+    return stale

@@ -16,6 +16,7 @@ MAX_PIXELS = 80_000_000  # refuse decompression bombs before they exhaust memory
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what folders of images may hold
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of 16-bit grayscale files ("I": 32-bit)
 
 
 def open_rgb(path: str | Path) -> Image.Image:
@@ -50,14 +51,18 @@ def _open_path(path: Path, mode: str) -> Image.Image:
 
 
 def _check_size(image: Image.Image, name: str) -> None:
+    if image.width == 0 or image.height == 0:  # nothing to resize or classify
+        raise UserError(f"image {name} is empty ({image.width}x{image.height} pixels); give an image with pixels")
     if image.width * image.height > MAX_PIXELS:
         raise UserError(f"image {name} is {image.width}x{image.height}, more than {MAX_PIXELS} pixels; "
                         f"resize it before use")
 
 
 def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
+    if array.ndim in (2, 3) and 0 in array.shape[:2]:
+        raise UserError(f"image {name} is empty (array shape {array.shape}); give an image with pixels")
     if array.dtype == np.uint16:
-        array = (array.astype(np.float64) / 65535.0 * 255.0).round().astype(np.uint8)
+        array = sixteen_to_eight_bits(array)
     if array.dtype != np.uint8:
         raise UserError(f"image {name}: arrays must be uint8 (or uint16), got {array.dtype}; "
                         f"convert floats with (x * 255).round().astype('uint8')")
@@ -70,14 +75,19 @@ def _array_to_pil(array: np.ndarray, name: str) -> Image.Image:
     raise UserError(f"image {name}: array shape {array.shape} is not [H, W], [H, W, 3] or [H, W, 4]")
 
 
+def sixteen_to_eight_bits(pixels: np.ndarray) -> np.ndarray:
+    """The one 16-bit rule, for files and arrays alike: the full range 0..65535 maps onto 0..255
+    (as tools that do not guess from the content do; a dark image stays dark), rounded."""
+    scaled = np.clip(pixels.astype(np.float64), 0, 65535) * (255.0 / 65535.0)
+    return np.round(scaled).astype(np.uint8)
+
+
 def convert(image: Image.Image, mode: str = "RGB") -> Image.Image:
     """16-bit scaled to 8 bits, transparency composited on black, then ``mode``."""
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        pixels = np.asarray(image, dtype=np.float64)
-        scale = 65535.0 if pixels.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(pixels / scale * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in SIXTEEN_BIT_MODES:
+        image = Image.fromarray(sixteen_to_eight_bits(np.asarray(image)), mode="L")
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (0, 0, 0, 255))

@@ -48,16 +48,14 @@ def omniglot_artifact(data_root, tmp_path_factory) -> Path:
 def flowers_checkpoint(data_root, tmp_path_factory) -> Path:
     """A RepMet checkpoint in the trainer's format: ImageNet EfficientNet-Lite0 (frozen), an
     untrained head and 3 representatives for each of 4 Flowers classes."""
-    import numpy as np
-
-    from repmet.train.batch_trainer import build_model
-    from repmet.train.checkpoint import save_checkpoint
-    from repmet.train.config import load_config
+    from repmet.checkpoint import save_checkpoint
+    from repmet.methods import get_method
+    from repmet.config import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml",
                          [f"data.root={data_root}", "repmet.reps_per_class=3", "batch.classes=4"])
     names = ["001", "002", "003", "004"]
-    model, _ = build_model(config, np.repeat(np.arange(4), 4), names, "four Flowers classes")
+    model = get_method(config.method).build_model(config, names)
     path = tmp_path_factory.mktemp("checkpoints") / "repmet_lite0.pt"
     save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "epoch": 0, "class_names": names}, path)
     return path

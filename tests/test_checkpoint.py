@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from repmet.errors import UserError
-from repmet.train import checkpoint as checkpoint_module
-from repmet.train.checkpoint import load_checkpoint, save_checkpoint
+from repmet import checkpoint as checkpoint_module
+from repmet.checkpoint import load_checkpoint, save_checkpoint
 
 
 def bundle(value: float) -> dict:

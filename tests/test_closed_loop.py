@@ -10,10 +10,10 @@ import torch
 
 from conftest import PROJECT_ROOT, script
 from repmet.data import EpisodeSampler, load_few_shot_split
-from repmet.export.from_checkpoint import load_exportable
+from repmet.export.exportable import load_exportable
 from repmet.runtime import FewShotClassifier
-from repmet.train.evaluate import evaluate_episodes
-from repmet.train.losses import create_loss
+from repmet.evaluate.episodes import evaluate_episodes
+from repmet.losses import create_loss
 
 EPISODES = 25
 

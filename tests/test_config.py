@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from repmet.errors import UserError
-from repmet.train.config import ExperimentConfig, load_config
+from repmet.config import ExperimentConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -14,7 +14,7 @@ from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.data.transforms import TransformSpec
 from repmet.errors import UserError
 from repmet.export.artifact_writer import export_artifact
-from repmet.export.from_checkpoint import load_exportable
+from repmet.export.exportable import load_exportable
 from repmet.imaging import open_rgb
 from repmet.runtime import Artifact
 from repmet.runtime.artifact import sha256_of
@@ -87,7 +87,9 @@ def test_metadata_describes_the_artifact_and_every_file_hash(omniglot_artifact, 
     assert meta["schema_version"] == 1 and meta["task"] == "classification" and meta["method"] == "protonets"
     assert meta["input"] == {"channels": 1, "height": 28, "width": 28, "dtype": "float32", "layout": "NCHW",
                              "name": "images"}
+    fingerprint = meta["embedding"].pop("fingerprint")
     assert meta["embedding"] == {"dim": 64, "normalized": False, "output": "embeddings"}
+    assert len(fingerprint) == 64 and int(fingerprint, 16) >= 0
     assert meta["head"]["sigma"] == pytest.approx(0.5 ** 0.5) and meta["head"]["distance"] == "sqeuclidean"
     assert {"torch", "onnx", "onnxruntime", "repmet"} <= set(meta["versions"])
     assert meta["graphs"]["onnx"]["exporter"] == "torchscript" and meta["graphs"]["onnx"]["opset"] == 17
@@ -97,7 +99,7 @@ def test_metadata_describes_the_artifact_and_every_file_hash(omniglot_artifact, 
     flowers = json.loads((flowers_artifact / "metadata.json").read_text())
     assert flowers["class_names"] == ["001", "002", "003", "004"] and flowers["head"]["reps_per_class"] == 3
     assert flowers["preprocess"]["mean"] == [0.485, 0.456, 0.406] and flowers["embedding"]["normalized"] is True
-    assert {"gallery.npz", "gallery.json"} <= set(flowers["files"])
+    assert "gallery.npz" in flowers["files"] and len(flowers["embedding"]["fingerprint"]) == 64
     for graph in ("embedding.onnx", "head.onnx"):
         onnx.checker.check_model(str(flowers_artifact / graph), full_check=True)
     embedding = onnx.load(str(flowers_artifact / "embedding.onnx"))
@@ -146,7 +148,7 @@ def test_an_export_that_disagrees_with_pytorch_is_refused_and_writes_nothing(dat
 def test_bad_export_requests_are_clear_errors(data_root, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "mine.txt").write_text("keep me")
-    with pytest.raises(UserError, match="exists and is not an artifact folder"):
+    with pytest.raises(UserError, match="is not empty and is not an artifact .mine.txt."):
         export_artifact(str(SHIPPED_PROTONETS), tmp_path / "notes", ["onnx"], data_root=str(data_root))
     assert (tmp_path / "notes" / "mine.txt").read_text() == "keep me"
     with pytest.raises(UserError, match="--opset 9 is not supported"):
@@ -183,36 +185,35 @@ def test_tensorrt_engine_matches_pytorch(data_root, tmp_path, fp16):
     ("magnet_flowers_lite0_cpu.yaml", []),  # Magnet: its cluster centres become the gallery
 ])
 def test_every_fine_grained_backbone_and_method_exports(config_name, overrides, data_root, tmp_path):
-    import numpy as np
-
-    from repmet.train.batch_trainer import build_model
-    from repmet.train.checkpoint import save_checkpoint
-    from repmet.train.config import load_config
+    from repmet.checkpoint import save_checkpoint
+    from repmet.config import load_config
+    from repmet.methods import get_method
 
     config = load_config(PROJECT_ROOT / "configs" / config_name,
                          [f"data.root={data_root}", "model.pretrained=false", "batch.classes=3", "batch.per_class=4",
                           *overrides])
     names = ["001", "002", "003"]
-    model, _ = build_model(config, np.repeat(np.arange(3), 8), names, "three Flowers classes")
+    method = get_method(config.method)
+    model = method.build_model(config, names)
     torch.nn.init.normal_(model.head.fc2.weight)  # any weights will do: parity, not accuracy, is checked
     save_checkpoint({"model": model.state_dict(), "config": config.to_dict(), "epoch": 0, "class_names": names},
                     tmp_path / "c.pt")
     meta = export_artifact(str(tmp_path / "c.pt"), tmp_path / "a", ["onnx"], data_root=str(data_root),
                            log=lambda _: None)
-    k = config.repmet.reps_per_class if config.method == "repmet" else config.magnet.clusters_per_class
+    k = method.reps_per_class(config)
     assert meta["input"]["height"] == config.data.image_size and meta["head"]["reps_per_class"] == k
     assert meta["class_names"] == names and meta["verification"]["onnx"]["passed"]
 
 
 def test_a_cosine_distance_head_exports_and_matches_its_definition(data_root, tmp_path):
-    from repmet.train.checkpoint import save_checkpoint
-    from repmet.train.config import load_config
-    from repmet.train.trainer import build_encoder
+    from repmet.checkpoint import save_checkpoint
+    from repmet.config import load_config
+    from repmet.methods import get_method
 
     config = load_config(PROJECT_ROOT / "configs" / "protonets_demo.yaml", [f"data.root={data_root}",
                                                                              "loss.distance=cosine"])
     torch.manual_seed(0)
-    save_checkpoint({"model": build_encoder(config).state_dict(), "config": config.to_dict(), "epoch": 0},
+    save_checkpoint({"model": get_method(config.method).build_model(config, []).state_dict(), "config": config.to_dict(), "epoch": 0},
                     tmp_path / "c.pt")
     meta = export_artifact(str(tmp_path / "c.pt"), tmp_path / "a", ["onnx", "torchscript"],
                            data_root=str(data_root), log=lambda _: None)
@@ -231,7 +232,7 @@ def test_a_cosine_distance_head_exports_and_matches_its_definition(data_root, tm
 
 @pytest.mark.parametrize("distance", ["sqeuclidean", "cosine"])
 def test_the_numpy_head_of_the_tensorrt_backend_equals_the_exported_head(distance):
-    from repmet.export.modules import DistanceHead
+    from repmet.models.distance_head import DistanceHead
     from repmet.runtime.backends import numpy_head
 
     rng = np.random.default_rng(2)

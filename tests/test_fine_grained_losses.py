@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from repmet.models.representatives import RepresentativesHead
-from repmet.train.losses.magnet import MagnetLoss
-from repmet.train.losses.repmet import RepMetLoss
+from repmet.losses.magnet import MagnetLoss
+from repmet.losses.repmet import RepMetLoss
 
 
 def naive_repmet(embeddings, labels, reps, num_classes, k, sigma, alpha, ce_weight, margin_weight):

@@ -13,7 +13,7 @@ from conftest import script
 from repmet.data import load_labeled_split
 from repmet.errors import UserError
 from repmet.models import EmbeddingHead, FrozenBackbone, create_model
-from repmet.train.checkpoint import load_checkpoint
+from repmet.checkpoint import load_checkpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +120,7 @@ def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowe
     """The uncached path: images decoded and augmented per batch, the backbone trained, and
     Inception-V3's auxiliary head adding its loss."""
     from repmet.train.batch_trainer import BatchTrainer
-    from repmet.train.config import load_config
+    from repmet.config import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_1_12_4.yaml", [
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "data.image_size=299", "data.resize=299",
@@ -138,7 +138,7 @@ def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowe
 
 def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tiny_flowers_folder, tmp_path):
     from repmet.train.batch_trainer import BatchTrainer
-    from repmet.train.config import load_config
+    from repmet.config import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "repmet.reps_per_class=5"])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from repmet.ops.distances import CosineDistance, SquaredEuclideanDistance
-from repmet.train.losses import PrototypicalLoss
+from repmet.losses import PrototypicalLoss
 
 
 def naive_prototypical(support, query, distance):

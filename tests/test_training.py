@@ -9,9 +9,10 @@ import pytest
 import torch
 from conftest import script
 
-from repmet.train.checkpoint import load_checkpoint
-from repmet.train.config import config_from_dict
-from repmet.train.trainer import EpisodicTrainer, build_encoder
+from repmet.checkpoint import load_checkpoint
+from repmet.config import config_from_dict
+from repmet.methods import get_method
+from repmet.train.trainer import EpisodicTrainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -118,7 +119,7 @@ def test_two_torchrun_processes_train_the_same_model_as_one_process(data_root, t
     # (broadcast_buffers), so they are not compared.
     config = config_from_dict(a["config"])
     torch.manual_seed(config.seed)
-    initial = dict(build_encoder(config).named_parameters())
+    initial = dict(get_method(config.method).build_model(config, []).named_parameters())
     for name, start in initial.items():
         assert not torch.allclose(a["model"][name], start), f"{name} did not train"
         torch.testing.assert_close(a["model"][name], b["model"][name], rtol=1e-4, atol=1e-5, msg=name)

@@ -9,13 +9,22 @@ from repmet.data.episode_sampler import Episode, EpisodeSampler, gather_episode
 from repmet.data.flowers102 import load_flowers102
 from repmet.data.image_folder import load_image_folder
 from repmet.data.labeled_images import LabeledImages
-from repmet.data.omniglot import load_omniglot
+from repmet.data.omniglot import load_omniglot, omniglot_preprocess
 from repmet.data.oxford_pets import load_oxford_pets
 from repmet.data.stanford_dogs import load_stanford_dogs
 from repmet.data.paths import default_data_root
 from repmet.errors import UserError
+from repmet.preprocess_spec import PreprocessSpec
 
 _FEW_SHOT_DATASETS = {"omniglot": load_omniglot}
+_FEW_SHOT_PREPROCESS = {"omniglot": omniglot_preprocess}
+
+
+def few_shot_preprocess(dataset: str, image_size: int) -> PreprocessSpec:
+    """How the few-shot dataset ``dataset`` turns an image file into the model's input."""
+    if dataset not in _FEW_SHOT_PREPROCESS:
+        raise UserError(f"unknown few-shot dataset {dataset!r}; available: {', '.join(sorted(_FEW_SHOT_PREPROCESS))}")
+    return _FEW_SHOT_PREPROCESS[dataset](image_size)
 
 
 def load_few_shot_split(dataset: str, split: str, root: str | Path | None = None,
@@ -40,5 +49,16 @@ def load_labeled_split(dataset: str, split: str, root: str | Path | None = None,
     return _CLASSIFICATION_DATASETS[dataset](root or default_data_root(), split, download=download)
 
 
-__all__ = ["LabeledImages", "load_labeled_split", "ClassImages", "Episode", "EpisodeSampler", "default_data_root", "gather_episode",
+def load_labeled_classes(data, split: str, classes: list[int] | None = None) -> LabeledImages:
+    """Split ``split`` of the dataset of ``data`` (a ``DataConfig``), restricted to the class range
+    ``classes = [first, last]`` (1-based, inclusive) when given."""
+    images = load_labeled_split(data.dataset, split, data.root, data.download)
+    if classes is not None:
+        if len(classes) != 2 or not 1 <= classes[0] <= classes[1] <= len(images.class_names):
+            raise UserError(f"class range {classes} must be [first, last] within 1..{len(images.class_names)}")
+        images = images.with_classes(*classes)
+    return images
+
+
+__all__ = ["few_shot_preprocess", "load_labeled_classes", "LabeledImages", "load_labeled_split", "ClassImages", "Episode", "EpisodeSampler", "default_data_root", "gather_episode",
            "load_few_shot_split", "load_omniglot"]

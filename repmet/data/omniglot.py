@@ -29,6 +29,7 @@ from repmet.data.class_images import ClassImages
 from repmet.data.download import download_file
 from repmet.data.paths import cache_dir, save_npz_atomically
 from repmet.errors import UserError
+from repmet.preprocess_spec import PreprocessSpec
 
 ARCHIVES = ("images_background", "images_evaluation")
 SPLITS = ("train", "val", "trainval", "test")
@@ -40,6 +41,13 @@ LAYOUT_HELP = (
     "expected the official layout: images_background.zip and images_evaluation.zip (or their "
     "extracted folders) and splits/vinyals/{train,val,trainval,test}.txt"
 )
+
+
+def omniglot_preprocess(image_size: int) -> PreprocessSpec:
+    """What ``_decode`` does to a PNG, as the runtime's preprocessing: grayscale, Lanczos to
+    ``image_size`` squared, strokes made bright (inverted), values in [0, 1]."""
+    return PreprocessSpec(color="L", resize="exact", resize_to=image_size, interpolation="lanczos",
+                          crop=image_size, invert=True, mean=(0.0,), std=(1.0,))
 
 
 def load_omniglot(root: str | Path, split: str, image_size: int = 28, download: bool = True) -> ClassImages:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from torchvision import transforms as T
 
+from repmet.preprocess_spec import PreprocessSpec
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CACHE_VIEWS = ("center", "flip")  # deterministic views whose features can be cached
@@ -30,6 +32,11 @@ class TransformSpec:
         elif view != "center":
             raise ValueError(f"unknown view {view!r}; cacheable views are {CACHE_VIEWS}")
         return T.Compose([*steps, T.ToTensor(), T.Normalize(self.mean, self.std)])
+
+    def preprocess_spec(self) -> PreprocessSpec:
+        """The centre view as the runtime's preprocessing (``T.Resize(int)`` is bilinear)."""
+        return PreprocessSpec(color="RGB", resize="shorter_side", resize_to=self.resize, interpolation="bilinear",
+                              crop=self.size, invert=False, mean=self.mean, std=self.std)
 
     def train_transform(self) -> T.Compose:
         return T.Compose([

@@ -16,19 +16,19 @@ from typing import Callable
 import torch
 
 import repmet
+from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
-from repmet.export.from_checkpoint import ExportableModel, load_exportable
+from repmet.export.exportable import ExportableModel, load_exportable
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
+from repmet.formats import CLI_FORMATS, EAGER_BACKEND, by_cli_name
 from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha256_of
 from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
-from repmet.train.checkpoint import save_checkpoint
 
-FORMATS = ("torchscript", "onnx", "trt")
-GRAPH_KEY = {"torchscript": "torchscript", "onnx": "onnx", "trt": "tensorrt"}
-BACKEND_OF = {"torchscript": "torchscript", "onnx": "onnxruntime", "trt": "tensorrt"}
+FORMATS = CLI_FORMATS
+TASK = "classification"  # what FewShotClassifier serves; the detector's artifacts will say "detection"
 
 
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
@@ -46,8 +46,7 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     if max_batch < 1:
         raise UserError(f"--max-batch must be at least 1, got {max_batch}")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / METADATA_FILE).is_file())):
-        raise UserError(f"--out {out} exists and is not an artifact folder; choose a new or empty folder")
+    require_replaceable(out)
 
     model = load_exportable(checkpoint)
     images, described = sample_images(model, data_root, samples_dir)
@@ -61,6 +60,7 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
             # shapes read as ints while tracing: intended, the input size of an artifact is fixed
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             metadata = _build(model, checkpoint, work, formats, opset, fp16, max_batch, images, described, log)
+        require_replaceable(out)  # again: the folder may have changed during the export
         if out.exists():
             shutil.rmtree(out)
         work.rename(out)
@@ -71,12 +71,46 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     return metadata
 
 
+def require_replaceable(out: Path) -> None:
+    """``out`` may be written when it is missing, empty, or exactly an earlier artifact (its
+    metadata.json and the files that metadata lists); anything else a user keeps there is
+    never deleted: the export stops and names what is in the way."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a new or empty folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    listed = _artifact_files(out)
+    if listed is None:
+        raise UserError(f"--out {out} is not empty and is not an artifact ({', '.join(entries[:5])}"
+                        f"{' ...' if len(entries) > 5 else ''}); choose a new or empty folder")
+    foreign = [name for name in entries if name not in listed or not (out / name).is_file()]
+    if foreign:
+        raise UserError(f"--out {out} holds an artifact and also {', '.join(foreign[:5])}"
+                        f"{' ...' if len(foreign) > 5 else ''}, which the export would delete; move "
+                        f"{'them' if len(foreign) > 1 else 'it'} out of the folder, or choose another --out")
+
+
+def _artifact_files(folder: Path) -> set[str] | None:
+    """The files of the artifact in ``folder`` (metadata.json and what it lists), or None if it is none."""
+    try:
+        files = json.loads((folder / METADATA_FILE).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, dict):
+        return None
+    return {METADATA_FILE, *map(str, files)}
+
+
 def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[str], opset: int, fp16: bool,
            max_batch: int, images, described: str, log) -> dict:
     example = torch.from_numpy(images[:2])
     graphs, verification = {}, {}
-    save_checkpoint({"model": model.state, "config": model.config.to_dict(), "epoch": -1,
-                     "class_names": list(model.gallery.labels)}, work / "model.pt")
+    trained = model.trained
+    save_checkpoint({"model": trained.model.state_dict(), "config": model.config.to_dict(), "epoch": trained.epoch,
+                     **trained.description()}, work / "model.pt")
     gallery_file = None
     if len(model.gallery):
         gallery_file = model.gallery.save(work / "gallery.npz").name
@@ -93,8 +127,8 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     artifact = Artifact.open(work)
     from repmet.runtime.backends import create_backend
 
-    for fmt in ["torch", *formats]:
-        backend_name = "torch" if fmt == "torch" else BACKEND_OF[fmt]
+    for fmt in [EAGER_BACKEND, *formats]:
+        backend_name = EAGER_BACKEND if fmt == EAGER_BACKEND else by_cli_name(fmt).backend
         device = "cuda" if backend_name == "tensorrt" else "cpu"
         tolerance = None if (fmt == "trt" and fp16) else FP32_TOLERANCE
         result: Verification = verify_backend(create_backend(artifact, backend_name, device), model, images, tolerance)
@@ -121,15 +155,16 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
         versions["tensorrt"] = graphs["tensorrt"]["tensorrt"]
     return {
         "schema_version": SCHEMA_VERSION,
-        "task": "classification",
+        "task": TASK,
         "name": config.name,
         "method": config.method,
         "source_checkpoint": Path(checkpoint).name,
         "input": {"channels": model.input_shape[0], "height": model.input_shape[1], "width": model.input_shape[2],
                   "dtype": "float32", "layout": "NCHW", "name": "images"},
         "preprocess": model.preprocess.to_dict(),
-        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings"},
-        "head": {"distance": config.loss.distance, "sigma": model.sigma, "reps_per_class": model.gallery.reps_per_class,
+        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings",
+                      "fingerprint": model.fingerprint},
+        "head": {"distance": model.distance, "sigma": model.sigma, "reps_per_class": model.gallery.reps_per_class,
                  "inputs": ["embeddings", "representatives"], "outputs": ["distances", "posteriors"],
                  "posterior": "softmax over classes of -min_k d(x, r_ck) / (2 sigma^2)"},
         "class_names": list(model.gallery.labels),

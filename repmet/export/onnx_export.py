@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from repmet.errors import UserError
-from repmet.export.modules import DistanceHead, EmbeddingNet
+from repmet.models import DistanceHead, EmbeddingNet
 
 MIN_OPSET = 13  # Softmax over one axis, ReduceSum with axes as input
 DEFAULT_OPSET = 17

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from repmet.export.modules import DistanceHead, EmbeddingNet
+from repmet.models import DistanceHead, EmbeddingNet
 
 
 def export_torchscript(embedding: EmbeddingNet, head: DistanceHead, example: torch.Tensor,

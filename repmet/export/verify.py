@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from repmet.errors import UserError
-from repmet.export.from_checkpoint import ExportableModel
+from repmet.export.exportable import ExportableModel
 from repmet.runtime.backends import Backend
 
 FP32_TOLERANCE = 1e-4
@@ -42,24 +42,8 @@ def sample_images(model: ExportableModel, data_root: str | None, samples_dir: st
     if samples_dir:
         return _folder_samples(model, Path(samples_dir), count)
     d = model.config.data
-    root = data_root or d.root
     try:
-        if model.config.method == "protonets":
-            from repmet.data import load_few_shot_split
-
-            data = load_few_shot_split(d.dataset, d.test_split, root, d.image_size, download=False)
-            classes = np.linspace(0, data.num_classes - 1, count).round().astype(int)
-            batch = data.images[torch.from_numpy(classes), 0].float().div(255.0)
-            return batch.numpy(), f"{count} images of {data.description}"
-        from repmet.data import load_labeled_split
-        from repmet.imaging import open_rgb
-        from repmet.train.batch_trainer import transform_spec
-
-        data = load_labeled_split(d.dataset, d.test_split, root, download=False)
-        picks = np.linspace(0, len(data.paths) - 1, count).round().astype(int)
-        transform = transform_spec(model.config).eval_transform()
-        batch = torch.stack([transform(open_rgb(data.paths[i])) for i in picks])
-        return batch.numpy(), f"{count} images of {data.description}"
+        return model.trained.method.verification_images(model.config, data_root or d.root, count)
     except UserError as exc:
         raise UserError(f"verifying the export needs real images, and the {d.dataset} {d.test_split} split is not "
                         f"readable ({exc}); pass --data-root DIR or --samples FOLDER_OF_IMAGES") from None

@@ -1,7 +1,8 @@
 """Pairwise distances as matrix products, so they are fast and export to every format.
 
-A distance is an object injected into a loss, so one loss formula serves squared
-Euclidean and cosine alike (as in pytorch-metric-learning).
+The two formulas are plain functions (TorchScript can script them, so the exported distance
+head uses them too); a ``Distance`` object wraps one so that it can be injected into a loss,
+and one loss formula serves squared Euclidean and cosine alike (as in pytorch-metric-learning).
 """
 
 from __future__ import annotations
@@ -10,6 +11,18 @@ import torch
 import torch.nn.functional as F
 
 from repmet.errors import UserError
+
+
+def squared_euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[N, D], [M, D] -> [N, M]``: |a - b|^2 = |a|^2 + |b|^2 - 2 a.b, clamped at 0 against rounding."""
+    a_sq = a.pow(2).sum(1, keepdim=True)
+    b_sq = b.pow(2).sum(1).unsqueeze(0)
+    return (a_sq + b_sq - 2.0 * a @ b.t()).clamp_min(0.0)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[N, D], [M, D] -> [N, M]``: 1 - cos(a, b)."""
+    return 1.0 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).t()
 
 
 class Distance:
@@ -27,29 +40,24 @@ class Distance:
 
 
 class SquaredEuclideanDistance(Distance):
-    """|a - b|^2 = |a|^2 + |b|^2 - 2 a.b, clamped at 0 against rounding."""
-
     name = "sqeuclidean"
 
     def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        a_sq = a.pow(2).sum(1, keepdim=True)
-        b_sq = b.pow(2).sum(1).unsqueeze(0)
-        return (a_sq + b_sq - 2.0 * a @ b.t()).clamp_min(0.0)
+        return squared_euclidean(a, b)
 
 
 class CosineDistance(Distance):
-    """1 - cos(a, b)."""
-
     name = "cosine"
 
     def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return 1.0 - F.normalize(a, dim=1) @ F.normalize(b, dim=1).t()
+        return cosine(a, b)
 
 
 _DISTANCES = {cls.name: cls for cls in (SquaredEuclideanDistance, CosineDistance)}
+DISTANCE_NAMES = tuple(sorted(_DISTANCES))
 
 
 def create_distance(name: str) -> Distance:
     if name not in _DISTANCES:
-        raise UserError(f"unknown distance {name!r}; available: {', '.join(sorted(_DISTANCES))}")
+        raise UserError(f"unknown distance {name!r}; available: {', '.join(DISTANCE_NAMES)}")
     return _DISTANCES[name]()

@@ -46,15 +46,18 @@ class FewShotClassifier:
     """
 
     def __init__(self, artifact: Artifact, backend: Backend, batch_size: int = DEFAULT_BATCH) -> None:
+        _require_classification(artifact)
         self.artifact, self.backend, self.batch_size = artifact, backend, batch_size
         self.preprocess_spec = artifact.preprocess
         meta = artifact.metadata
         self.reps_per_class = int(meta["head"]["reps_per_class"])
         self.embedding_dim = int(meta["embedding"]["dim"])
+        self.fingerprint = artifact.fingerprint
         self._write_lock = threading.Lock()
-        self._gallery = Gallery.empty(self.reps_per_class, self.embedding_dim)
+        self._gallery = self._empty_gallery()
         if meta.get("gallery"):
-            self._gallery = self._checked(Gallery.load(artifact.file(meta["gallery"])), artifact.folder)
+            trained = artifact.file(meta["gallery"])
+            self._gallery = self._checked(Gallery.load(trained), trained)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0,
@@ -62,6 +65,7 @@ class FewShotClassifier:
         """``backend``: auto, torch, torchscript, onnxruntime or tensorrt; ``threads``: CPU threads
         for ONNX Runtime (0: its default)."""
         artifact = Artifact.open(folder)
+        _require_classification(artifact)  # before a backend loads the graphs
         return cls(artifact, create_backend(artifact, backend, device, threads), batch_size)
 
     # ------------------------------------------------------------------ gallery
@@ -92,7 +96,7 @@ class FewShotClassifier:
     def clear(self) -> None:
         """Remove every class (the trained ones included)."""
         with self._write_lock:
-            self._gallery = Gallery.empty(self.reps_per_class, self.embedding_dim)
+            self._gallery = self._empty_gallery()
 
     def save_gallery(self, path: str | Path) -> Path:
         return self._gallery.save(path)
@@ -102,7 +106,17 @@ class FewShotClassifier:
         with self._write_lock:
             self._gallery = gallery
 
-    def _checked(self, gallery: Gallery, where) -> Gallery:
+    def _empty_gallery(self) -> Gallery:
+        return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
+
+    def _checked(self, gallery: Gallery, where: str | Path) -> Gallery:
+        """``gallery``, if it was made with this artifact's embedding."""
+        # Compared first: another model of the same size fits every shape and answers nonsense.
+        if self.fingerprint and gallery.fingerprint != self.fingerprint:
+            raise UserError(f"gallery {where} was made with another model: its embedding fingerprint is "
+                            f"{gallery.fingerprint or 'missing'}, the embedding of {self.artifact.folder} has "
+                            f"{self.fingerprint}; enroll the classes again with this artifact and save a new "
+                            f"gallery")
         if gallery.embedding_dim != self.embedding_dim or gallery.reps_per_class != self.reps_per_class:
             raise UserError(f"gallery {where} holds {gallery.reps_per_class} x {gallery.embedding_dim}-d "
                             f"representatives per class; this model needs {self.reps_per_class} x "
@@ -146,6 +160,12 @@ class FewShotClassifier:
         """Class posteriors ``[N, C]`` of ``embeddings`` over ``gallery`` (default: the current one)."""
         gallery = self._gallery if gallery is None else gallery
         return self.backend.head(embeddings, gallery.representatives)[1]
+
+
+def _require_classification(artifact: Artifact) -> None:
+    if artifact.task != "classification":
+        raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotDetector, "
+                        f"not FewShotClassifier")
 
 
 def _as_list(images) -> list:

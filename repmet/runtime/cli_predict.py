@@ -16,17 +16,23 @@ from repmet.runtime.classifier import FewShotClassifier
 
 
 def support_classes(folder: Path) -> dict[str, list[Path]]:
+    """{class name: its image files} of a support folder. Hidden entries (".ipynb_checkpoints",
+    macOS "._x.png" resource forks, ".DS_Store") are neither classes nor images."""
     if not folder.is_dir():
         raise UserError(f"--support {folder} is not a folder; give a folder with one subfolder of images per class")
     classes = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        images = sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    for sub in sorted(p for p in _visible(folder) if p.is_dir()):
+        images = sorted(p for p in _visible(sub) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise UserError(f"support class folder {sub} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         classes[sub.name] = images
     if not classes:
         raise UserError(f"--support {folder} has no class subfolders; make one subfolder of images per class")
     return classes
+
+
+def _visible(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if not p.name.startswith(".")]
 
 
 @click.command()
@@ -36,7 +42,7 @@ def support_classes(folder: Path) -> dict[str, list[Path]]:
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="A gallery saved by save_gallery / --save-gallery, instead of the trained one.")
 @click.option("--save-gallery", type=click.Path(dir_okay=False), default=None,
-              help="Save the gallery (after enrolling --support) to this .npz (+ .json).")
+              help="Save the gallery (after enrolling --support) to this .npz file.")
 @click.option("--query", "queries", multiple=True, required=True, type=click.Path(dir_okay=False),
               help="Image to classify; repeat for several.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True)

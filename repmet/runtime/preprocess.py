@@ -3,50 +3,15 @@ artifact's ``preprocess`` metadata so that every runtime prepares images identic
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from PIL import Image
 
 from repmet.imaging import ImageInput, open_image
+from repmet.preprocess_spec import COLORS, INTERPOLATIONS, RESIZES, PreprocessSpec  # noqa: F401  (re-exported)
 
-_INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
-                   "bicubic": Image.Resampling.BICUBIC}
-
-
-@dataclass(frozen=True)
-class PreprocessSpec:
-    """``color``: "L" or "RGB". ``resize``: "shorter_side" (torchvision ``Resize(int)``) or
-    "exact" (``resize_to`` x ``resize_to``). Then a centre crop of ``crop`` pixels, values
-    scaled to [0, 1], ``invert`` (1 - x, Omniglot's bright strokes), ``(x - mean) / std``."""
-
-    color: str
-    resize: str
-    resize_to: int
-    interpolation: str
-    crop: int
-    invert: bool
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        if self.color not in ("L", "RGB") or self.resize not in ("shorter_side", "exact") \
-                or self.interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"unsupported preprocessing {self}")
-        channels = 1 if self.color == "L" else 3
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean/std need {channels} values for color {self.color}")
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.color == "L" else 3
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "PreprocessSpec":
-        return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
+               "bicubic": Image.Resampling.BICUBIC}
+assert set(_RESAMPLING) == set(INTERPOLATIONS)
 
 
 def preprocess(image: ImageInput, spec: PreprocessSpec, name: str | None = None) -> np.ndarray:
@@ -81,7 +46,7 @@ def _resize(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
         size = (new_short, new_long) if w <= h else (new_long, new_short)
     if image.size == size:
         return image
-    return image.resize(size, _INTERPOLATIONS[spec.interpolation])
+    return image.resize(size, _RESAMPLING[spec.interpolation])
 
 
 def _center_crop(image: Image.Image, crop: int) -> Image.Image:

@@ -15,132 +15,65 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from repmet.data import LabeledImages, load_labeled_split
-from repmet.data.transforms import TransformSpec
+from repmet.checkpoint import last_checkpoint, load_checkpoint, require_resumable
+from repmet.config import ExperimentConfig
+from repmet.data import LabeledImages, load_labeled_classes
 from repmet.errors import UserError
-from repmet.models import EmbeddingHead, FrozenBackbone, create_model
-from repmet.models.identity import backbone_identity
-from repmet.ops.distances import create_distance
-from repmet.train.checkpoint import last_checkpoint, load_checkpoint
-from repmet.train.config import ExperimentConfig
+from repmet.evaluate.fine_grained import closed_set_accuracy, embed_images, feature_source, trained_classes_only
+from repmet.methods import describe, get_method
+from repmet.methods.fine_grained import transform_spec
+from repmet.models import AUX_LOSS_WEIGHT
 from repmet.train.distributed import setup_distributed
-from repmet.train.fine_grained_model import AUX_LOSS_WEIGHT, FineGrainedModel
-from repmet.train.input_source import CachedFeatureSource, ImageSource
-from repmet.train.methods.magnet_method import MagnetMethod
-from repmet.train.methods.repmet_method import RepMetMethod
-from repmet.train.optim import build_optimizer, build_scheduler
+from repmet.train.optim import build_optimizer, build_scheduler, require_finite_loss
+from repmet.train.run_folder import RunFolder
 from repmet.train.run_outputs import RunOutputs
-
-
-def transform_spec(config: ExperimentConfig) -> TransformSpec:
-    d = config.data
-    return TransformSpec(d.image_size, d.resize or round(d.image_size / 0.875))
-
-
-def load_split(config: ExperimentConfig, split: str, classes: list[int] | None) -> LabeledImages:
-    d = config.data
-    images = load_labeled_split(d.dataset, split, d.root, d.download)
-    if classes is not None:
-        if len(classes) != 2 or not 1 <= classes[0] <= classes[1] <= len(images.class_names):
-            raise UserError(f"class range {classes} must be [first, last] within 1..{len(images.class_names)}")
-        images = images.with_classes(*classes)
-    return images
-
-
-def build_model(config: ExperimentConfig, train_labels: np.ndarray, class_names: list[str],
-                description: str) -> tuple[FineGrainedModel, str]:
-    """The model for ``config``, with the method sized for ``class_names`` (labels 0..C-1)."""
-    m = config.model
-    backbone = create_model(m.name, pretrained=m.pretrained, weights=m.weights)
-    identity = backbone_identity(m.name, m.pretrained, m.weights)
-    aux_dim = getattr(backbone, "aux_dim", None)
-    if m.frozen:
-        backbone = FrozenBackbone(backbone)
-    elif m.cache_features:
-        raise UserError("model.cache_features needs model.frozen: true (features of a trained backbone change)")
-    h, b = config.head, config.batch
-    head = EmbeddingHead(backbone.feature_dim, h.hidden_dim, h.embedding_dim, h.dropout)
-    aux_head = EmbeddingHead(aux_dim, h.hidden_dim, h.embedding_dim, h.dropout) if aux_dim and not m.frozen else None
-    num_classes = len(class_names)
-    if config.method == "repmet":
-        r = config.repmet
-        method = RepMetMethod(num_classes, h.embedding_dim, r.reps_per_class, r.sigma, r.alpha, r.ce_weight,
-                              r.margin_weight, create_distance(config.loss.distance), train_labels, b.classes,
-                              b.per_class, config.seed, class_names, description)
-    elif config.method == "magnet":
-        g = config.magnet
-        method = MagnetMethod(num_classes, h.embedding_dim, g.clusters_per_class, g.alpha, g.refresh_every,
-                              g.eval_neighbors, train_labels, b.classes, b.per_class, config.seed, class_names,
-                              description)
-    else:
-        raise UserError(f"method {config.method!r} is episodic; use the episodic trainer")
-    return FineGrainedModel(backbone, head, method, aux_head), identity
 
 
 class BatchTrainer:
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, resume: bool = False,
-                 progress: bool = True, trained_state: dict | None = None) -> None:
-        """``trained_state``: a checkpoint's model state, to evaluate instead of train."""
+                 progress: bool = True, overwrite: bool = False) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
+        self.method = get_method(config.method)
         self.ctx = setup_distributed(config.train.device)
         if self.ctx.enabled:
             raise UserError(f"method {config.method!r} trains in one process; run metric-train without torchrun")
+        self.folder = RunFolder(self.out_dir)
+        self.folder.claim(resume, overwrite)
         device = self.ctx.device
         d = config.data
-        self.train_data = load_split(config, d.train_split, d.train_classes)
-        self.val_data = load_split(config, d.val_split, d.train_classes)
+        self.train_data = load_labeled_classes(d, d.train_split, d.train_classes)
+        self.val_data = load_labeled_classes(d, d.val_split, d.train_classes)
         class_ids = np.unique(self.train_data.labels)
         self.class_names = [self.train_data.class_names[i] for i in class_ids]
-        self.to_local = {int(g): i for i, g in enumerate(class_ids)}  # dataset class -> trained class
-        self.train_labels = np.array([self.to_local[int(c)] for c in self.train_data.labels])
+        to_local = {int(g): i for i, g in enumerate(class_ids)}  # dataset class -> trained class
+        self.train_labels = np.array([to_local[int(c)] for c in self.train_data.labels])
 
         torch.manual_seed(config.seed)
-        self.model, identity = build_model(config, self.train_labels, self.class_names, self.train_data.description)
+        self.model = self.method.build_model(config, self.class_names)
+        self.model.method.prepare_training(self.train_labels, config, self.class_names, self.train_data.description)
         self.model.to(device)
-        spec = transform_spec(config)
-        if config.model.cache_features:
-            self.source = CachedFeatureSource(self.model.backbone, identity, spec, d.cache_views, device, progress)
-        else:
-            self.source = ImageSource(spec, device)
+        self.source = feature_source(config, self.model.backbone, transform_spec(config), device, progress)
         self.source.prepare_training(self.train_data.paths)
         self.optimizer = build_optimizer(self.model.parameters(), config.train)
         self.scheduler = build_scheduler(self.optimizer, config.train)
         self.start_epoch, self.best_val, self.history = 0, -1.0, []
-        if trained_state is not None:
-            self.model.load_state_dict(trained_state)
-        elif resume:
+        if resume:
             self._restore(last_checkpoint(self.out_dir))
         else:
             embeddings, labels = self.embed_training_set()
             self.model.method.initialise(embeddings, labels)
 
     # ---------------------------------------------------------------- embedding
-    @torch.no_grad()
     def embed(self, images: LabeledImages) -> torch.Tensor:
-        """Eval-mode embeddings ``[N, D]`` of the centre view of each image."""
-        was_training = self.model.training
-        self.model.eval()
-        from_features = not self.source.uses_backbone
-        chunks = [self.model.embed(x, from_features)[0] for x in self.source.eval_batches(images.paths)]
-        self.model.train(was_training)
-        return torch.cat(chunks)
+        return embed_images(self.model, self.source, images)
 
     def embed_training_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.from_numpy(self.train_labels).to(self.ctx.device)
         return self.embed(self.train_data), labels
 
-    def trained_classes_only(self, images: LabeledImages) -> tuple[LabeledImages, torch.Tensor]:
-        """The images of the trained classes, and their labels in the trained numbering."""
-        images = images.subset(np.isin(images.labels, list(self.to_local)), images.description)
-        labels = torch.tensor([self.to_local[int(c)] for c in images.labels], device=self.ctx.device)
-        return images, labels
-
-    def closed_set_accuracy(self, images: LabeledImages, embeddings: torch.Tensor | None = None) -> float:
-        images, labels = self.trained_classes_only(images)
-        with torch.no_grad():
-            embeddings = self.embed(images) if embeddings is None else embeddings
-            predicted = self.model.method.log_posterior(embeddings).argmax(dim=1)
-        return (predicted == labels).float().mean().item()
+    def closed_set_accuracy(self, images: LabeledImages) -> float:
+        images, labels = trained_classes_only(images, self.class_names)
+        return closed_set_accuracy(self.model.method, self.embed(images), torch.from_numpy(labels).to(self.ctx.device))
 
     # ---------------------------------------------------------------- checkpoints
     def bundle(self, epoch: int) -> dict[str, Any]:
@@ -153,12 +86,13 @@ class BatchTrainer:
             "epoch": epoch,
             "best_val": self.best_val,
             "history": self.history,
-            "class_names": self.class_names,
             "config": self.config.to_dict(),
+            **describe(self.method, self.config, self.model, self.class_names),
         }
 
     def _restore(self, path: Path) -> None:
         bundle = load_checkpoint(path)
+        require_resumable(bundle, path)
         self.model.load_state_dict(bundle["model"])
         self.optimizer.load_state_dict(bundle["optimizer"])
         self.scheduler.load_state_dict(bundle["scheduler"])
@@ -188,6 +122,7 @@ class BatchTrainer:
             loss.backward()
             self.optimizer.step()
             self.scheduler.step()
+            require_finite_loss(result.loss.item(), epoch, step, self.out_dir)
             method.after_step(epoch * tc.steps_per_epoch + step, groups, result, self.embed_training_set)
             total_loss += result.loss.item()
             total_acc += result.accuracy.item()
@@ -216,5 +151,6 @@ class BatchTrainer:
                                  ("train_loss", "train_acc", "val_acc", "lr", "steps_per_s"))
             epochs.set_postfix(loss=f"{record['train_loss']:.4f}", val=f"{record['val_acc']:.4f}")
         outputs.close()
+        self.folder.release()
         keep = self.out_dir / "checkpoints" / f"{tc.keep}.pt"
         return {"checkpoint": str(keep), "best_val": self.best_val, "epochs": tc.epochs, "history": self.history}

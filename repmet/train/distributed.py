@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from repmet.errors import UserError
+from repmet.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,6 @@ class DistributedContext:
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"train.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'")
-        return torch.device("cuda", local_rank) if name == "cuda" else torch.device(name)
-    return torch.device(name)
 
 
 def setup_distributed(device_name: str) -> DistributedContext:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import math
+from pathlib import Path
+
 import torch
 
-from repmet.train.config import TrainConfig
+from repmet.config import TrainConfig
+from repmet.errors import UserError
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Optimizer:
@@ -21,3 +25,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, units_
     steps); the scheduler is stepped once per optimizer step of ``units_per_step`` units."""
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.lr_decay_every // units_per_step,
                                            gamma=train.lr_decay_factor)
+
+
+def require_finite_loss(value: float, epoch: int, step: int, out_dir: Path) -> None:
+    """Stop a diverged run before it writes NaN weights: the checkpoints on disk stay the last good ones."""
+    if not math.isfinite(value):
+        raise UserError(f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}; nothing of "
+                        f"this epoch was saved, and {Path(out_dir) / 'checkpoints'} keeps the last good epoch. Lower "
+                        f"train.lr and resume with --resume, or start again with --overwrite")

@@ -2,10 +2,12 @@
 
 ``python -m repmet.train.release RUN_CHECKPOINT CONFIG OUT.pt``
 
-Keeps the weights, the history and the config; drops optimizer, scheduler and RNG
-state (a release is for evaluation and export, not for resuming). CONFIG may differ
-from the run's config only in ``name`` and ``eval``: that is how one training run
-honestly serves ``protonets_1_5`` and ``protonets_1_20``, which train identically.
+Keeps the weights, the history, the config and the checkpoint's description (method, class
+names, preprocessing, gallery); drops optimizer, scheduler and RNG state (a release is for
+evaluation and export, not for resuming). CONFIG may differ from the run's config only in
+``name`` and ``eval``: that is how one training run honestly serves ``protonets_1_5`` and
+``protonets_1_20``, which train identically. A version 1 checkpoint is released in the
+current format, its description derived from its config and weights.
 """
 
 from __future__ import annotations
@@ -14,25 +16,26 @@ import sys
 
 import click
 
+from repmet.checkpoint import load_checkpoint, save_checkpoint
 from repmet.cli_errors import report_user_errors
+from repmet.config import config_from_dict, load_config
 from repmet.errors import UserError
-from repmet.train.checkpoint import load_checkpoint, save_checkpoint
-from repmet.train.config import config_from_dict, load_config
+from repmet.methods import open_checkpoint
 
-TRAINING_SECTIONS = ("seed", "data", "model", "loss", "train")
+RELEASE_MAY_CHANGE = ("name", "eval")
 
 
 def release_checkpoint(run_checkpoint: str, config_path: str, out_path: str) -> dict:
     bundle = load_checkpoint(run_checkpoint)
     trained = config_from_dict(bundle["config"], source=f"the config stored in {run_checkpoint}").to_dict()
     target = load_config(config_path).to_dict()
-    for section in TRAINING_SECTIONS:
-        if trained[section] != target[section]:
+    for section in sorted(set(trained) | set(target)):
+        if section not in RELEASE_MAY_CHANGE and trained.get(section) != target.get(section):
             raise UserError(f"{config_path} differs from the run of {run_checkpoint} in section {section!r}; "
-                            f"a release may change only 'name' and 'eval'")
+                            f"a release may change only {' and '.join(map(repr, RELEASE_MAY_CHANGE))}")
+    description = open_checkpoint(run_checkpoint).description()
     slim = {key: bundle[key] for key in ("model", "epoch", "history", "best_val", "world_size") if key in bundle}
-    slim["config"] = target
-    slim["trained_as"] = trained["name"]
+    slim.update(description, config=target, trained_as=bundle.get("trained_as", trained["name"]))
     save_checkpoint(slim, out_path)
     return slim
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from repmet.train.checkpoint import save_checkpoint
+from repmet.checkpoint import save_checkpoint
 
 
 class RunOutputs:

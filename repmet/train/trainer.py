@@ -18,32 +18,30 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from repmet.checkpoint import last_checkpoint, load_checkpoint, require_resumable
+from repmet.config import ExperimentConfig, config_from_dict
 from repmet.data import EpisodeSampler, load_few_shot_split
 from repmet.errors import UserError
-from repmet.models import create_model
-from repmet.train.checkpoint import last_checkpoint, load_checkpoint
-from repmet.train.config import ExperimentConfig, config_from_dict
+from repmet.evaluate.episodes import evaluate_episodes, run_episode
+from repmet.losses import create_loss
+from repmet.methods import describe, get_method
 from repmet.train.distributed import setup_distributed
-from repmet.train.episodic import run_episode
-from repmet.train.evaluate import evaluate_episodes
-from repmet.train.losses import create_loss
-from repmet.train.optim import build_optimizer, build_scheduler
+from repmet.train.optim import build_optimizer, build_scheduler, require_finite_loss
+from repmet.train.run_folder import RunFolder
 from repmet.train.run_outputs import RunOutputs
-
-
-def build_encoder(config: ExperimentConfig) -> nn.Module:
-    m = config.model
-    return create_model(m.name, in_channels=m.in_channels, hidden_channels=m.hidden_channels,
-                        out_channels=m.out_channels)
 
 
 class EpisodicTrainer:
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, resume: bool = False,
-                 progress: bool = True) -> None:
+                 progress: bool = True, overwrite: bool = False) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
+        self.method = get_method(config.method)
         self.ctx = setup_distributed(config.train.device)
         self.progress = progress and self.ctx.is_main
+        self.folder = RunFolder(self.out_dir)
+        if self.ctx.is_main:
+            self.folder.claim(resume, overwrite)
         tc = config.train
         self.episodes_per_step = tc.episodes_per_step * self.ctx.world_size
         self.steps_per_epoch = self._steps_per_epoch()
@@ -61,7 +59,7 @@ class EpisodicTrainer:
 
         torch.manual_seed(config.seed)
         self.memory_format = torch.channels_last if tc.channels_last else torch.contiguous_format
-        self.encoder = build_encoder(config).to(self.ctx.device, memory_format=self.memory_format)
+        self.encoder = self.method.build_model(config, []).to(self.ctx.device, memory_format=self.memory_format)
         self.loss_fn = create_loss(config.loss.name, config.loss.distance)
         self.optimizer = build_optimizer(self.encoder.parameters(), tc)
         self.scheduler = build_scheduler(self.optimizer, tc, units_per_step=self.episodes_per_step)
@@ -97,10 +95,12 @@ class EpisodicTrainer:
             "history": self.history,
             "world_size": self.ctx.world_size,
             "config": self.config.to_dict(),
+            **describe(self.method, self.config, self.encoder, []),
         }
 
     def _restore(self, path: Path) -> None:
         bundle = load_checkpoint(path)
+        require_resumable(bundle, path)
         # Compared after parsing, so a checkpoint written before a key gained a default still matches.
         if config_from_dict(bundle["config"], source=str(path)).model != self.config.model:
             raise UserError(f"cannot resume from {path}: it was trained with a different model section")
@@ -128,7 +128,9 @@ class EpisodicTrainer:
                     result = run_episode(self.model, self.loss_fn, self.train_data, self.sampler.episode(epoch, index),
                                          self.ctx.device, self.memory_format)
                     (result.loss / per_rank).backward()
-                total_loss += result.loss.item()
+                loss_value = result.loss.item()
+                require_finite_loss(loss_value, epoch, step, self.out_dir)
+                total_loss += loss_value
                 total_acc += result.accuracy.item()
             self.optimizer.step()
             self.scheduler.step()
@@ -164,5 +166,6 @@ class EpisodicTrainer:
             self.ctx.barrier()
         if outputs is not None:
             outputs.close()
+        self.folder.release()
         keep = self.out_dir / "checkpoints" / f"{tc.keep}.pt"
         return {"checkpoint": str(keep), "best_val": self.best_val, "epochs": tc.epochs, "history": self.history}

@@ -4,23 +4,20 @@ backends load without torch."""
 from __future__ import annotations
 
 from repmet.errors import UserError
+from repmet.formats import BACKENDS, EAGER_BACKEND, by_backend
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.backends.base import Backend, numpy_head
-
-BACKENDS = ("torch", "torchscript", "onnxruntime", "tensorrt")
-_FORMAT_OF = {"torchscript": "torchscript", "onnxruntime": "onnx", "tensorrt": "tensorrt"}
 
 
 def choose_backend(artifact: Artifact, device: str) -> str:
     """``auto``: TensorRT on CUDA when the artifact has an engine, else ONNX Runtime, else
     TorchScript, else eager PyTorch."""
     formats = artifact.formats()
-    if device.startswith("cuda") and "tensorrt" in formats:
-        return "tensorrt"
-    for backend in ("onnxruntime", "torchscript"):
-        if _FORMAT_OF[backend] in formats:
+    preference = ("tensorrt", "onnxruntime", "torchscript") if device.startswith("cuda") else ("onnxruntime", "torchscript")
+    for backend in preference:
+        if by_backend(backend).graph_key in formats:
             return backend
-    return "torch"
+    return EAGER_BACKEND
 
 
 def create_backend(artifact: Artifact, backend: str = "auto", device: str = "cpu", threads: int = 0) -> Backend:

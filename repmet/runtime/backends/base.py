@@ -24,7 +24,7 @@ class Backend:
 
 def numpy_head(embeddings: np.ndarray, representatives: np.ndarray, distance: str,
                sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """The distance head in numpy (the same formula as ``repmet.export.modules.DistanceHead``),
+    """The distance head in numpy (the same formula as ``repmet.models.distance_head.DistanceHead``),
     for backends whose engines hold only the embedding network."""
     c, k, d = representatives.shape
     reps = representatives.reshape(c * k, d).astype(np.float32)

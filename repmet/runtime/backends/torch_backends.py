@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repmet.errors import UserError
+from repmet.devices import resolve_device
 from repmet.runtime.backends.base import Backend
 
 
 def _device(device: str) -> torch.device:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for, but torch sees no CUDA GPU; use device='cpu'")
-    return torch.device(device)
+    return resolve_device(device, option="device")
 
 
 class _TorchBackend(Backend):
@@ -44,10 +42,10 @@ class EagerTorchBackend(_TorchBackend):
     name = "torch"
 
     def __init__(self, model_path: Path, device: str = "cpu") -> None:
-        from repmet.export.from_checkpoint import load_exportable
+        from repmet.methods import open_checkpoint
 
-        model = load_exportable(str(model_path))
-        super().__init__(model.embedding.eval(), model.head.eval(), device)
+        trained = open_checkpoint(model_path)
+        super().__init__(trained.embedding_net(), trained.distance_head(), device)
 
 
 class TorchScriptBackend(_TorchBackend):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from repmet.errors import UserError
 from repmet.ops.distances import create_distance
-from repmet.train.losses.base import EpisodeResult, EpisodicLoss
-from repmet.train.losses.prototypical import PrototypicalLoss
+from repmet.losses.base import BatchResult, EpisodeResult, EpisodicLoss
+from repmet.losses.magnet import MagnetLoss
+from repmet.losses.prototypical import PrototypicalLoss
+from repmet.losses.repmet import RepMetLoss
 
 _LOSSES = {"prototypical": PrototypicalLoss}
 
@@ -16,4 +18,4 @@ def create_loss(name: str, distance: str) -> EpisodicLoss:
     return _LOSSES[name](create_distance(distance))
 
 
-__all__ = ["EpisodeResult", "EpisodicLoss", "PrototypicalLoss", "create_loss"]
+__all__ = ["BatchResult", "EpisodeResult", "EpisodicLoss", "MagnetLoss", "PrototypicalLoss", "RepMetLoss", "create_loss"]

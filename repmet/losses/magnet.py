@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repmet.ops.distances import SquaredEuclideanDistance
-from repmet.train.losses.repmet import BatchResult
+from repmet.losses.base import BatchResult
 
 
 class MagnetLoss(nn.Module):

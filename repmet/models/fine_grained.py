@@ -1,5 +1,6 @@
-"""Backbone + embedding head (+ Inception's auxiliary head) + the method's state, as one module
-so that one state dict holds everything a checkpoint needs."""
+"""Backbone + embedding head (+ Inception's auxiliary head) + the method's learner (RepMet
+representatives, Magnet clusters), as one module so that one state dict holds everything a
+checkpoint needs."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from torch import nn
 
 from repmet.models.embedding_head import EmbeddingHead
 from repmet.models.torchvision_backbones import InceptionFeatures
-from repmet.train.methods.base import BatchMethod
 
 AUX_LOSS_WEIGHT = 0.4  # as in Inception-V3 training (Szegedy et al. 2016)
 
 
 class FineGrainedModel(nn.Module):
-    def __init__(self, backbone: nn.Module, head: EmbeddingHead, method: BatchMethod,
+    def __init__(self, backbone: nn.Module, head: EmbeddingHead, method: nn.Module,
                  aux_head: EmbeddingHead | None = None) -> None:
         super().__init__()
+        # ``method`` keeps its name: it is the prefix of the learner's keys in every checkpoint.
         self.backbone, self.head, self.method, self.aux_head = backbone, head, method, aux_head
 
     def embed(self, inputs: torch.Tensor, from_features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:

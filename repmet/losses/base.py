@@ -18,6 +18,16 @@ class EpisodeResult:
     log_probs: torch.Tensor
 
 
+@dataclass
+class BatchResult:
+    """What a batch loss (RepMet, Magnet) returns: ``loss`` scalar, ``accuracy`` a float tensor,
+    ``per_sample [B]`` each sample's loss (Magnet's sampler weighs clusters by it)."""
+
+    loss: torch.Tensor
+    accuracy: torch.Tensor
+    per_sample: torch.Tensor
+
+
 class EpisodicLoss(nn.Module):
     """``forward(support [way, shot, D], query [way, query, D])``: checks shapes, then
     calls ``compute_loss``. Query ``j`` of row ``c`` belongs to class ``c``."""

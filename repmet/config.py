@@ -7,6 +7,7 @@ overrides (``--set train.lr=0.01``) use the same dotted keys and the same checks
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,12 +19,26 @@ import yaml
 from repmet.errors import UserError
 
 
+def at_least(minimum: float) -> dict:
+    """Field metadata: the value must be >= ``minimum``."""
+    return {"min": minimum}
+
+
+def positive() -> dict:
+    """Field metadata: the value must be > 0."""
+    return {"min_exclusive": 0}
+
+
+def between(low: float, high: float, low_exclusive: bool = False) -> dict:
+    return {"min_exclusive" if low_exclusive else "min": low, "max": high}
+
+
 @dataclass
 class DataConfig:
     dataset: Literal["omniglot", "flowers102", "oxford_pets", "stanford_dogs", "folder"] = "omniglot"
     root: Optional[str] = None  # None: $REPMET_DATA, ../shared/data next to a checkout, ~/.cache/repmet/data
-    image_size: int = 28
-    resize: Optional[int] = None  # shorter side before the centre crop; None: image_size / 0.875
+    image_size: int = field(default=28, metadata=at_least(1))
+    resize: Optional[int] = field(default=None, metadata=at_least(1))  # shorter side before the centre crop; None: image_size / 0.875
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
@@ -36,9 +51,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     name: str = "conv4"
-    in_channels: int = 1
-    hidden_channels: int = 64
-    out_channels: int = 64
+    in_channels: int = field(default=1, metadata=at_least(1))
+    hidden_channels: int = field(default=64, metadata=at_least(1))
+    out_channels: int = field(default=64, metadata=at_least(1))
     pretrained: bool = False
     weights: Optional[str] = None  # a local state dict instead of downloaded ImageNet weights
     frozen: bool = False  # no gradients and no BatchNorm statistics updates in the backbone
@@ -47,32 +62,15 @@ class ModelConfig:
 
 @dataclass
 class HeadConfig:
-    hidden_dim: int = 1024
-    embedding_dim: int = 256
-    dropout: float = 0.0  # on the backbone features, during training
+    hidden_dim: int = field(default=1024, metadata=at_least(1))
+    embedding_dim: int = field(default=256, metadata=at_least(1))
+    dropout: float = field(default=0.0, metadata=between(0.0, 0.99))  # on the backbone features, during training
 
 
 @dataclass
 class BatchConfig:
-    classes: int = 12  # M: classes (RepMet) or clusters (Magnet) per batch
-    per_class: int = 4  # D: images per class or per cluster
-
-
-@dataclass
-class RepMetConfig:
-    reps_per_class: int = 1  # K
-    sigma: float = 0.5
-    alpha: float = 1.0  # margin
-    ce_weight: float = 1.0
-    margin_weight: float = 1.0
-
-
-@dataclass
-class MagnetConfig:
-    clusters_per_class: int = 1  # K
-    alpha: float = 1.0
-    refresh_every: int = 100  # steps between k-means refreshes of the clusters
-    eval_neighbors: int = 8  # L: nearest clusters used for the soft assignment
+    classes: int = field(default=12, metadata=at_least(1))  # M: classes (RepMet) or clusters (Magnet) per batch
+    per_class: int = field(default=4, metadata=at_least(1))  # D: images per class or per cluster
 
 
 @dataclass
@@ -83,18 +81,18 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    way: int = 60
-    shot: int = 5
-    query: int = 5
-    episodes_per_epoch: int = 100
-    epochs: int = 100
-    episodes_per_step: int = 1  # episodes whose gradients are averaged per optimizer step (per process)
+    way: int = field(default=60, metadata=at_least(1))
+    shot: int = field(default=5, metadata=at_least(1))
+    query: int = field(default=5, metadata=at_least(1))
+    episodes_per_epoch: int = field(default=100, metadata=at_least(1))
+    epochs: int = field(default=100, metadata=at_least(1))
+    episodes_per_step: int = field(default=1, metadata=at_least(1))  # episodes averaged per optimizer step (per process)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_decay_every: int = 2000  # episodes
-    lr_decay_factor: float = 0.5
-    steps_per_epoch: int = 100  # batch methods (repmet, magnet)
+    lr: float = field(default=1e-3, metadata=positive())
+    weight_decay: float = field(default=0.0, metadata=at_least(0.0))
+    lr_decay_every: int = field(default=2000, metadata=at_least(1))  # episodes (episodic) or steps (batch methods)
+    lr_decay_factor: float = field(default=0.5, metadata=between(0.0, 1.0, low_exclusive=True))
+    steps_per_epoch: int = field(default=100, metadata=at_least(1))  # batch methods (repmet, magnet)
     device: str = "auto"  # auto: cuda when present, else cpu
     channels_last: bool = True
     keep: Literal["best", "last"] = "best"  # which checkpoint stands for the run (last when val is in train)
@@ -102,32 +100,47 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    way: int = 5
-    shot: int = 1
-    query: int = 15
-    val_episodes: int = 100
-    test_episodes: int = 1000
+    way: int = field(default=5, metadata=at_least(1))
+    shot: int = field(default=1, metadata=at_least(1))
+    query: int = field(default=15, metadata=at_least(1))
+    val_episodes: int = field(default=100, metadata=at_least(1))
+    test_episodes: int = field(default=1000, metadata=at_least(1))
     seed: int = 0
     fewshot_shots: list[int] = field(default_factory=lambda: [1, 5])  # batch methods: shots of the few-shot episodes
 
 
 @dataclass
 class ExperimentConfig:
+    """The sections every method shares, plus ``sections``: the sections that methods own
+    (``repmet:``, ``magnet:``), each parsed with its method's dataclass and read as
+    ``config.repmet`` like the others."""
+
     name: str = "experiment"
-    method: Literal["protonets", "repmet", "magnet"] = "protonets"
+    method: str = "protonets"  # a name in the method registry (repmet.methods)
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
-    repmet: RepMetConfig = field(default_factory=RepMetConfig)
-    magnet: MagnetConfig = field(default_factory=MagnetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"the config has no section {name!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "sections"}
+        out.update({name: dataclasses.asdict(section) for name, section in self.sections.items()})
+        return out
+
+
+def _plain(value: Any) -> Any:
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
@@ -148,7 +161,26 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Exper
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ExperimentConfig:
-    return _build(ExperimentConfig, raw, prefix="", source=source)
+    """Parse and check ``raw``. Sections owned by methods come from the method registry; the
+    chosen method's section gets its defaults when absent."""
+    from repmet.methods.registry import get_method, method_sections  # methods import this module
+
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: the top level must be a mapping, got {raw!r}")
+    owned = method_sections()
+    common = {key: value for key, value in raw.items() if key not in owned}
+    config = _build(ExperimentConfig, common, prefix="", source=source)
+    method = get_method(config.method, where=f"{source}: key 'method'")
+    for name, section_class in owned.items():
+        if name in raw:
+            section = _build(section_class, raw[name], prefix=f"{name}.", source=source)  # checked either way
+            if name == method.section:
+                config.sections[name] = section
+        elif name == method.section:
+            config.sections[name] = section_class()
+    # Sections of other methods are checked but not kept: checkpoints of version 1 carried them all.
+    method.check_config(config, source)
+    return config
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
@@ -170,7 +202,8 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     if not isinstance(raw, dict):
         raise UserError(f"{source}: {where} must be a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "sections"}
+    names = set(fields)
     unknown = sorted(set(raw) - names)
     if unknown:
         raise UserError(
@@ -183,7 +216,25 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
             values[name] = _build(hint, value, f"{prefix}{name}.", source)
         else:
             values[name] = _check_type(value, hint, f"{prefix}{name}", source)
+            _check_range(values[name], fields[name].metadata, f"{prefix}{name}", source)
     return cls(**values)
+
+
+def _check_range(value: Any, bounds: Any, key: str, source: str) -> None:
+    """Finite numbers within the field's bounds (its ``metadata``); ``None`` passes."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{source}: key {key!r} is {value}; it must be a finite number")
+    limits = []
+    if "min" in bounds and value < bounds["min"]:
+        limits.append(f"at least {bounds['min']}")
+    if "min_exclusive" in bounds and value <= bounds["min_exclusive"]:
+        limits.append(f"greater than {bounds['min_exclusive']}")
+    if "max" in bounds and value > bounds["max"]:
+        limits.append(f"at most {bounds['max']}")
+    if limits:
+        raise UserError(f"{source}: key {key!r} is {value}; it must be {' and '.join(limits)}")
 
 
 def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:

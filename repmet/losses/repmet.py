@@ -3,29 +3,12 @@ the margin embedding loss. The reference PyTorch code had only the margin term."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass
-class BatchResult:
-    loss: torch.Tensor
-    accuracy: torch.Tensor
-    per_sample: torch.Tensor  # [B] loss of each sample
-
-
-def repmet_log_posterior(distances: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``distances [B, C, K]`` -> class log-posteriors ``[B, C]``.
-
-    Each representative gives ``p = exp(-d / (2 sigma^2))`` (``d`` is already a squared
-    distance); a class scores its best representative, and the scores are normalised
-    over classes.
-    """
-    best = distances.min(dim=2).values
-    return F.log_softmax(-best / (2.0 * sigma**2), dim=1)
+from repmet.losses.base import BatchResult
+from repmet.ops.posterior import class_log_posterior
 
 
 class RepMetLoss(nn.Module):
@@ -40,7 +23,7 @@ class RepMetLoss(nn.Module):
         if distances.dim() != 3 or distances.shape[0] != labels.shape[0]:
             raise ValueError(f"expected distances [B, C, K] and labels [B], got {tuple(distances.shape)} "
                              f"and {tuple(labels.shape)}")
-        log_posterior = repmet_log_posterior(distances, self.sigma)
+        log_posterior = class_log_posterior(distances, self.sigma)
         cross_entropy = F.nll_loss(log_posterior, labels, reduction="none")
         best = distances.min(dim=2).values
         own = best.gather(1, labels[:, None]).squeeze(1)

@@ -1,36 +1,57 @@
-"""Magnet Loss (Rippel et al. 2016): k-means clusters per class, cluster batches, soft-assignment evaluation."""
+"""Magnet Loss (Rippel et al., ICLR 2016): K k-means clusters per class over the embedded
+training set, refreshed during training; batches of a seed cluster and its nearest impostor
+clusters; evaluation by soft assignment over the L nearest clusters."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from repmet.config import ExperimentConfig, at_least
 from repmet.data.cluster_sampler import ClusterBatchSampler
 from repmet.errors import UserError
+from repmet.losses import BatchResult, MagnetLoss
+from repmet.methods.base import BatchLearner, TrainedGallery
+from repmet.methods.fine_grained import FineGrainedMethod
+from repmet.methods.registry import register_method
 from repmet.ops.distances import SquaredEuclideanDistance
 from repmet.ops.kmeans import kmeans
-from repmet.train.losses.magnet import MagnetLoss
-from repmet.train.losses.repmet import BatchResult
-from repmet.train.methods.base import BatchMethod
 
 
-class MagnetMethod(BatchMethod):
-    def __init__(self, num_classes: int, embedding_dim: int, clusters_per_class: int, alpha: float,
-                 refresh_every: int, eval_neighbors: int, train_labels: np.ndarray, clusters_per_batch: int,
-                 samples_per_cluster: int, seed: int, class_names: list[str], description: str) -> None:
+@dataclass
+class MagnetConfig:
+    """The ``magnet:`` section."""
+
+    clusters_per_class: int = field(default=1, metadata=at_least(1))  # K
+    alpha: float = field(default=1.0, metadata=at_least(0.0))
+    refresh_every: int = field(default=100, metadata=at_least(1))  # steps between k-means refreshes of the clusters
+    eval_neighbors: int = field(default=8, metadata=at_least(1))  # L: nearest clusters used for the soft assignment
+
+
+class MagnetLearner(BatchLearner):
+    def __init__(self, num_classes: int, embedding_dim: int, settings: MagnetConfig, seed: int) -> None:
         super().__init__()
-        counts = np.bincount(train_labels, minlength=num_classes)
-        small = np.flatnonzero((counts > 0) & (counts < clusters_per_class))
-        if len(small):
-            raise UserError(f"magnet.clusters_per_class = {clusters_per_class} but class {class_names[small[0]]!r} "
-                            f"of {description} has only {counts[small[0]]} images; lower magnet.clusters_per_class")
-        self.k, self.refresh_every, self.eval_neighbors, self.seed = clusters_per_class, refresh_every, eval_neighbors, seed
-        self.criterion = MagnetLoss(alpha)
-        self.sampler = ClusterBatchSampler(clusters_per_batch, samples_per_cluster, seed)
-        self.register_buffer("centers", torch.zeros(num_classes * clusters_per_class, embedding_dim))
-        self.register_buffer("center_classes", torch.arange(num_classes).repeat_interleave(clusters_per_class))
+        self.k, self.refresh_every, self.eval_neighbors = settings.clusters_per_class, settings.refresh_every, settings.eval_neighbors
+        self.seed = seed
+        self.criterion = MagnetLoss(settings.alpha)
+        self.sampler: ClusterBatchSampler | None = None
+        self.register_buffer("centers", torch.zeros(num_classes * self.k, embedding_dim))
+        self.register_buffer("center_classes", torch.arange(num_classes).repeat_interleave(self.k))
         self.register_buffer("variance", torch.ones(()))
+        self.assignment = np.zeros(0, dtype=np.int64)
+
+    def prepare_training(self, train_labels: np.ndarray, config: ExperimentConfig, class_names: list[str],
+                         description: str) -> None:
+        counts = np.bincount(train_labels, minlength=len(class_names))
+        small = np.flatnonzero((counts > 0) & (counts < self.k))
+        if len(small):
+            raise UserError(f"magnet.clusters_per_class = {self.k} but class {class_names[small[0]]!r} of {description} "
+                            f"has only {counts[small[0]]} images; lower magnet.clusters_per_class")
+        self.sampler = ClusterBatchSampler(config.batch.classes, config.batch.per_class, config.seed)
         self.assignment = np.zeros(len(train_labels), dtype=np.int64)
 
     @torch.no_grad()
@@ -88,3 +109,26 @@ class MagnetMethod(BatchMethod):
         self.assignment = state["assignment"].numpy()
         self.sampler.set_clusters(self.assignment, self.center_classes.cpu().numpy(), self.centers)
         self.sampler.losses = state["losses"].numpy()
+
+
+class Magnet(FineGrainedMethod):
+    name = "magnet"
+    section = "magnet"
+    section_class = MagnetConfig
+
+    def create_learner(self, config: ExperimentConfig, num_classes: int) -> MagnetLearner:
+        return MagnetLearner(num_classes, config.head.embedding_dim, config.magnet, config.seed)
+
+    def reps_per_class(self, config: ExperimentConfig) -> int:
+        return config.magnet.clusters_per_class
+
+    def gallery(self, config: ExperimentConfig, model) -> TrainedGallery:
+        """The cluster centres, with Magnet's ``exp(-d / (2 var))``: sigma^2 = the variance. The
+        exported posterior takes each class's nearest cluster (RepMet's rule) instead of the soft
+        assignment over the L nearest; with one cluster per class both pick the nearest."""
+        learner = model.method
+        reps = learner.centers.detach().reshape(-1, learner.k, learner.centers.shape[1])
+        return TrainedGallery(reps, math.sqrt(float(learner.variance)), "sqeuclidean", normalized=True)
+
+
+register_method(Magnet())

@@ -1,0 +1,74 @@
+"""Prototypical Networks (Snell, Swersky and Zemel, NeurIPS 2017): a conv4 encoder trained on
+episodes; a class is the mean of its support embeddings. Trained by the episodic trainer
+with :class:`repmet.losses.PrototypicalLoss`; learns no classes, so its gallery is empty."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from repmet.config import ExperimentConfig
+from repmet.data import few_shot_preprocess, load_few_shot_split
+from repmet.evaluate.episodes import evaluate_episodes
+from repmet.losses import create_loss
+from repmet.methods.base import EvalRequest, Method, TrainedGallery
+from repmet.methods.registry import register_method
+from repmet.models import EmbeddingNet, build_backbone
+from repmet.ops.posterior import PROTOTYPICAL_SIGMA
+from repmet.preprocess_spec import PreprocessSpec
+
+
+class PrototypicalNetworks(Method):
+    name = "protonets"
+    trainer = "episodic"
+
+    def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
+        return build_backbone(config.model, pretrained)
+
+    def embedding_net(self, config: ExperimentConfig, model: nn.Module) -> EmbeddingNet:
+        return EmbeddingNet(model).eval()  # not normalised: trained on raw squared distances
+
+    def gallery(self, config: ExperimentConfig, model: nn.Module) -> TrainedGallery:
+        size = config.data.image_size
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            probe = torch.zeros(1, config.model.in_channels, size, size, device=next(model.parameters()).device)
+            dim = model(probe).shape[1]
+        model.train(was_training)
+        return TrainedGallery(torch.zeros(0, 1, dim), PROTOTYPICAL_SIGMA, config.loss.distance, normalized=False)
+
+    def preprocess(self, config: ExperimentConfig) -> PreprocessSpec:
+        return few_shot_preprocess(config.data.dataset, config.data.image_size)
+
+    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
+        config, e, d = trained.config, trained.config.eval, trained.config.data
+        split = request.split or d.test_split
+        way, shot, query = request.way or e.way, request.shot or e.shot, request.query or e.query
+        episodes = request.episodes or e.test_episodes
+        seed = e.seed if request.seed is None else request.seed
+        memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+        encoder = trained.model.to(request.device, memory_format=memory_format)
+        data = load_few_shot_split(d.dataset, split, d.root, d.image_size, d.download)
+        score = evaluate_episodes(encoder, create_loss(config.loss.name, config.loss.distance), data, way, shot, query,
+                                  episodes, seed, request.device, memory_format, progress=request.progress)
+        return {"accuracy": score.accuracy, "ci95": score.ci95, "episodes": episodes, "way": way, "shot": shot,
+                "query": query, "split": split, "seed": seed, "description": data.description}
+
+    def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
+        return [f"{config.name} on {result['description']}: {result['way']}-way {result['shot']}-shot, "
+                f"{result['query']} queries, {result['episodes']} episodes: accuracy {100 * result['accuracy']:.2f} "
+                f"+- {100 * result['ci95']:.2f} %"]
+
+    def verification_images(self, config: ExperimentConfig, root: str | None, count: int) -> tuple[np.ndarray, str]:
+        d = config.data
+        data = load_few_shot_split(d.dataset, d.test_split, root, d.image_size, download=False)
+        classes = np.linspace(0, data.num_classes - 1, count).round().astype(int)
+        batch = data.images[torch.from_numpy(classes), 0].float().div(255.0)
+        return batch.numpy(), f"{count} images of {data.description}"
+
+
+register_method(PrototypicalNetworks())

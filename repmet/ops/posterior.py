@@ -1,0 +1,33 @@
+"""The class posterior of every method, written once (RepMet, Karlinsky et al. CVPR 2019, eq. 3
+normalised over classes): each representative r_ck of class c scores ``exp(-d(x, r_ck) / (2 sigma^2))``,
+a class takes its best representative, and the scores are normalised over classes.
+
+Prototypical Networks are the case K = 1, sigma^2 = 1/2 (their ``softmax(-d)``); Magnet's export
+uses its cluster centres with sigma^2 = its variance. The training losses take log-softmax of
+these logits and the exported head takes their softmax; the runtime's numpy twin
+(``repmet.runtime.backends.base.numpy_head``) is held equal to this by a test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+PROTOTYPICAL_SIGMA = math.sqrt(0.5)  # softmax(-d) == exp(-d / (2 sigma^2)) normalised, with sigma^2 = 1/2
+
+
+def class_logits(distances: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``distances [B, C, K]`` (squared distances to each class's K representatives) ->
+    logits ``[B, C]``: ``-min_k d / (2 sigma^2)``."""
+    return -distances.min(dim=2).values / (2.0 * sigma * sigma)
+
+
+def class_log_posterior(distances: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``[B, C, K] -> [B, C]`` log-posteriors (what the losses train)."""
+    return torch.log_softmax(class_logits(distances, sigma), dim=1)
+
+
+def class_posterior(distances: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``[B, C, K] -> [B, C]`` posteriors (what the exported head outputs)."""
+    return torch.softmax(class_logits(distances, sigma), dim=1)
