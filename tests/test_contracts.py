@@ -1,0 +1,117 @@
+"""The seams between stages: the method registry, models built in one place, self-describing
+checkpoints, one posterior formula, one format table, and which stage may import which."""
+
+import ast
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from repmet.config import config_from_dict, load_config
+from repmet.errors import UserError
+from repmet.formats import BACKENDS, CLI_FORMATS, FORMATS
+from repmet.methods import available_methods, get_method, open_checkpoint, register_method
+from repmet.methods.registry import method_sections
+from repmet.ops.posterior import class_log_posterior, class_posterior
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = PROJECT_ROOT / "repmet"
+
+
+def test_export_eval_and_the_eager_runtime_backend_import_nothing_from_the_trainers():
+    modules = ["repmet.export.artifact_writer", "repmet.export.cli_export", "repmet.evaluate.cli_eval",
+               "repmet.runtime.backends.torch_backends", "repmet.methods"]
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
+            "print(sorted(m for m in sys.modules if m == 'repmet.train' or m.startswith('repmet.train.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+def _method_name_uses(path: Path, names: set[str], sections: set[str]) -> list[str]:
+    """Comparisons with a method's name, subscripts by it, and reads of a method's config section."""
+    found = []
+    where = path.relative_to(PROJECT_ROOT) if PROJECT_ROOT in path.parents else path.name
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for operand in operands:
+                values = operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]
+                if any(isinstance(v, ast.Constant) and v.value in names for v in values):
+                    found.append(f"{where}:{node.lineno} compares with a method name")
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value in names:
+            found.append(f"{where}:{node.lineno} indexes by a method name")
+        elif isinstance(node, ast.Attribute) and node.attr in sections and not (isinstance(node.value, ast.Name) and node.value.id == "repmet"):
+            found.append(f"{where}:{node.lineno} reads a method's section .{node.attr}")
+    return found
+
+
+def test_nothing_outside_the_methods_branches_on_a_method_name():
+    names = set(available_methods())
+    sections = set(method_sections())
+    assert {"protonets", "repmet", "magnet"} <= names
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if PACKAGE / "methods" in path.parents:
+            continue
+        offenders += _method_name_uses(path, names, sections)
+    assert offenders == []
+
+
+def test_the_method_name_check_finds_what_it_looks_for(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("if config.method == 'magnet':\n    k = config.magnet.clusters_per_class\n"
+                     "y = table['protonets']\n")
+    assert len(_method_name_uses(probe, {"magnet", "repmet", "protonets"}, {"magnet"})) == 3
+
+
+def test_each_method_owns_its_config_section_and_unknown_methods_are_refused():
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml")
+    assert config.repmet.reps_per_class == 1 and "magnet" not in config.to_dict()
+    with pytest.raises(UserError, match="key 'method': unknown method 'dml'; available: magnet, protonets, repmet"):
+        config_from_dict({"method": "dml"}, source="x.yaml")
+    with pytest.raises(UserError, match=r"x.yaml: key 'repmet.sigma' is 0.0; it must be greater than 0"):
+        config_from_dict({"method": "repmet", "repmet": {"sigma": 0.0}}, source="x.yaml")
+    with pytest.raises(UserError, match=r"unknown key 'magnet.k'"):
+        config_from_dict({"method": "magnet", "magnet": {"k": 2}}, source="x.yaml")
+    with pytest.raises(ValueError, match="registered twice"):
+        register_method(get_method("repmet"))
+
+
+def test_a_version_1_checkpoint_describes_itself_when_opened():
+    """The shipped Omniglot checkpoints predate self-describing checkpoints."""
+    bundle = torch.load(PROJECT_ROOT / "checkpoints" / "omniglot" / "protonets_1_5.pt", weights_only=True)
+    assert bundle["format_version"] == 1 and "preprocess" not in bundle
+    trained = open_checkpoint(PROJECT_ROOT / "checkpoints" / "omniglot" / "protonets_1_5.pt")
+    assert trained.preprocess.to_dict() == {"color": "L", "resize": "exact", "resize_to": 28,
+                                            "interpolation": "lanczos", "crop": 28, "invert": True,
+                                            "mean": [0.0], "std": [1.0]}
+    assert tuple(trained.gallery.representatives.shape) == (0, 1, 64) and not trained.gallery.normalized
+    assert trained.gallery.sigma == pytest.approx(math.sqrt(0.5)) and trained.class_names == []
+
+
+@pytest.mark.parametrize("distance_sigma", [(0.5, 1), (0.8, 3), (math.sqrt(0.5), 1)])
+def test_the_one_posterior_formula_equals_its_definition(distance_sigma):
+    sigma, k = distance_sigma
+    rng = np.random.default_rng(0)
+    distances = rng.uniform(0, 4, size=(6, 5, k))
+    naive = np.zeros((6, 5))
+    for b in range(6):
+        scores = [math.exp(-min(distances[b, c]) / (2 * sigma * sigma)) for c in range(5)]
+        naive[b] = [s / sum(scores) for s in scores]
+    tensor = torch.from_numpy(distances).float()
+    np.testing.assert_allclose(class_posterior(tensor, sigma).numpy(), naive, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(class_log_posterior(tensor, sigma).exp().numpy(), naive, rtol=1e-5, atol=1e-7)
+
+
+def test_one_format_table_serves_export_and_runtime():
+    from repmet.export.artifact_writer import FORMATS as EXPORT_FORMATS
+    from repmet.runtime.backends import BACKENDS as RUNTIME_BACKENDS
+
+    assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt")
+    assert RUNTIME_BACKENDS == BACKENDS == ("torch", "torchscript", "onnxruntime", "tensorrt")
+    assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt"}
