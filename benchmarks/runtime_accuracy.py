@@ -23,8 +23,8 @@ from repmet.data import EpisodeSampler, load_few_shot_split, load_labeled_split
 from repmet.export.exportable import load_exportable
 from repmet.runtime import FewShotClassifier
 from repmet.evaluate.episodes import evaluate_episodes
-from repmet.evaluate.fine_grained import evaluate_fine_grained
 from repmet.losses import create_loss
+from repmet.methods import EvalRequest
 
 
 def omniglot(checkpoint: str, artifact: str, backends: list[str], episodes: int) -> None:
@@ -61,7 +61,8 @@ def flowers(checkpoint: str, artifact: str, backends: list[str]) -> None:
     model = load_exportable(checkpoint)
     config = model.config
     start = time.perf_counter()
-    reference = evaluate_fine_grained(config, model.state, config.data.test_split, 5, [], 15, 0, 0)
+    trained = model.trained  # what metric-eval runs
+    reference = trained.method.evaluate(trained, EvalRequest(episodes=1, progress=False))
     print(f"| {config.name} | metric-eval code | {100 * reference['accuracy']:.2f} | - | "
           f"{time.perf_counter() - start:.0f} |", flush=True)
     test = load_labeled_split(config.data.dataset, config.data.test_split, config.data.root)
