@@ -28,7 +28,6 @@ from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha
 from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
 
 FORMATS = CLI_FORMATS
-TASK = "classification"  # what FewShotClassifier serves; the detector's artifacts will say "detection"
 
 
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
@@ -155,7 +154,7 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
         versions["tensorrt"] = graphs["tensorrt"]["tensorrt"]
     return {
         "schema_version": SCHEMA_VERSION,
-        "task": TASK,
+        "task": model.trained.method.task,
         "name": config.name,
         "method": config.method,
         "source_checkpoint": Path(checkpoint).name,

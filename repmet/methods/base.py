@@ -60,6 +60,7 @@ class EvalRequest:
 class Method:
     name: ClassVar[str]
     trainer: ClassVar[str]  # which trainer runs it: "episodic" or "batch"
+    task: ClassVar[str] = "classification"  # what its artifacts serve (metadata.json "task"; the runtime checks it)
     section: ClassVar[str | None] = None  # the config section it owns, e.g. "repmet"
     section_class: ClassVar[type | None] = None
 

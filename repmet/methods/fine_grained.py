@@ -4,6 +4,7 @@ closed-set accuracy, retrieval metrics and few-shot episodes on held-out classes
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,6 @@ class FineGrainedMethod(Method):
 
 
 def _with_root(data, root: str | None):
-    import dataclasses
-
+    """The data section reading from ``root`` (when given), never downloading: verification
+    needs images that are here."""
     return dataclasses.replace(data, root=root or data.root, download=False)
