@@ -2,7 +2,6 @@
 files: each answer is a sentence (exit code 2, no traceback), and nothing a user has is lost."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

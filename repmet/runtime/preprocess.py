@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from repmet.imaging import ImageInput, open_image
-from repmet.preprocess_spec import COLORS, INTERPOLATIONS, RESIZES, PreprocessSpec  # noqa: F401  (re-exported)
+from repmet.preprocess_spec import INTERPOLATIONS, PreprocessSpec
 
 _RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS,
                "bicubic": Image.Resampling.BICUBIC}
