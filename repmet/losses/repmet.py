@@ -11,6 +11,16 @@ from repmet.losses.base import BatchResult
 from repmet.ops.posterior import class_log_posterior
 
 
+def margin_loss(distances: torch.Tensor, labels: torch.Tensor, alpha: float) -> torch.Tensor:
+    """``[B]``: ``relu(min_k d(own class) - min_k d(nearest other class) + alpha)`` for
+    ``distances [B, C, K]`` and ``labels [B]`` in 0..C-1 (the classifier's and the detector's
+    margin term alike)."""
+    best = distances.min(dim=2).values
+    own = best.gather(1, labels[:, None]).squeeze(1)
+    others = best.masked_fill(F.one_hot(labels, best.shape[1]).bool(), float("inf")).min(dim=1).values
+    return F.relu(own - others + alpha)
+
+
 class RepMetLoss(nn.Module):
     def __init__(self, sigma: float = 0.5, alpha: float = 1.0, ce_weight: float = 1.0,
                  margin_weight: float = 1.0) -> None:
@@ -25,10 +35,7 @@ class RepMetLoss(nn.Module):
                              f"and {tuple(labels.shape)}")
         log_posterior = class_log_posterior(distances, self.sigma)
         cross_entropy = F.nll_loss(log_posterior, labels, reduction="none")
-        best = distances.min(dim=2).values
-        own = best.gather(1, labels[:, None]).squeeze(1)
-        others = best.masked_fill(F.one_hot(labels, best.shape[1]).bool(), float("inf")).min(dim=1).values
-        margin = F.relu(own - others + self.alpha)
+        margin = margin_loss(distances, labels, self.alpha)
         per_sample = self.ce_weight * cross_entropy + self.margin_weight * margin
         accuracy = (log_posterior.argmax(dim=1) == labels).to(distances.dtype).mean()
         return BatchResult(per_sample.mean(), accuracy, per_sample.detach())

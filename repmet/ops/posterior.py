@@ -31,3 +31,15 @@ def class_log_posterior(distances: torch.Tensor, sigma: float) -> torch.Tensor:
 def class_posterior(distances: torch.Tensor, sigma: float) -> torch.Tensor:
     """``[B, C, K] -> [B, C]`` posteriors (what the exported head outputs)."""
     return torch.softmax(class_logits(distances, sigma), dim=1)
+
+
+def detection_logits(distances: torch.Tensor, sigma: float, min_background: float = 1e-6) -> torch.Tensor:
+    """``distances [R, C, K]`` of RoI embeddings -> logits ``[R, 1 + C]``, background first, for
+    a detector (RepMet, section 3.2): class c scores ``P(c) = exp(-min_k d / (2 sigma^2))``, not
+    normalised over classes, and background gets ``1 - max_c P(c)``; the logits are their logs,
+    so a softmax over them (what torchvision's RoI heads apply) normalises background and classes
+    together. Background is kept above ``min_background`` so that its log stays finite when an
+    RoI sits on a representative."""
+    logits = class_logits(distances, sigma)  # log P(c) <= 0
+    background = (-torch.expm1(logits.max(dim=1, keepdim=True).values)).clamp_min(min_background)
+    return torch.cat([background.log(), logits], dim=1)
