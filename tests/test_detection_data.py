@@ -2,7 +2,6 @@
 base/novel masking, seeded support sets, and bad input named at start-up."""
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

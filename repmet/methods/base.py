@@ -82,6 +82,10 @@ class Method:
     def preprocess(self, config: ExperimentConfig) -> PreprocessSpec:
         raise NotImplementedError
 
+    def parse_preprocess(self, data: dict):
+        """The preprocessing a checkpoint records, as written by :meth:`preprocess`."""
+        return PreprocessSpec.from_dict(data)
+
     def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
         """Evaluate a :class:`repmet.methods.trained.TrainedModel`; returns a JSON-able result."""
         raise NotImplementedError

@@ -33,7 +33,7 @@ class TrainedModel:
     model: nn.Module  # on the CPU, in eval mode
     epoch: int
     class_names: list[str]
-    preprocess: PreprocessSpec
+    preprocess: PreprocessSpec  # or the method's own preprocessing (the detector's)
     gallery: TrainedGallery
 
     def embedding_net(self) -> EmbeddingNet:
@@ -70,4 +70,4 @@ def open_checkpoint(path: str | Path) -> TrainedModel:
         raise UserError(f"checkpoint {path}: {len(class_names)} class names for "
                         f"{gallery.representatives.shape[0]} classes of representatives; use the original checkpoint")
     return TrainedModel(str(path), method, config, model, int(bundle["epoch"]), class_names,
-                        PreprocessSpec.from_dict(description["preprocess"]), gallery)
+                        method.parse_preprocess(description["preprocess"]), gallery)

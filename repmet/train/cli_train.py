@@ -10,10 +10,11 @@ from repmet.cli_errors import report_user_errors
 from repmet.config import load_config
 from repmet.methods import get_method
 from repmet.train.batch_trainer import BatchTrainer
+from repmet.train.detection_trainer import DetectionTrainer
 from repmet.train.distributed import teardown_distributed
 from repmet.train.trainer import EpisodicTrainer
 
-TRAINERS = {"episodic": EpisodicTrainer, "batch": BatchTrainer}  # Method.trainer -> the loop that trains it
+TRAINERS = {"episodic": EpisodicTrainer, "batch": BatchTrainer, "detection": DetectionTrainer}  # Method.trainer -> the loop that trains it
 
 
 @click.command()
@@ -37,7 +38,8 @@ def main(config_path: str, overrides: tuple[str, ...], out_dir: str | None, resu
         trainer = trainer_class(config, out, resume=resume, progress=not no_progress, overwrite=overwrite)
         summary = trainer.fit()
         if trainer.ctx.is_main:
-            click.echo(f"done: best val accuracy {summary['best_val']:.4f}; checkpoint {summary['checkpoint']}")
+            best = "" if summary["best_val"] != summary["best_val"] else f"best val accuracy {summary['best_val']:.4f}; "
+            click.echo(f"done: {best}checkpoint {summary['checkpoint']}")
             click.echo(f"evaluate: metric-eval {summary['checkpoint']} --split {config.data.test_split}")
     finally:
         if trainer is not None:

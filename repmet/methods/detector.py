@@ -1,0 +1,182 @@
+"""RepMet's few-shot detector (Karlinsky et al., CVPR 2019, section 3.2): a Faster R-CNN whose box
+classifier is a RepMet distance head, trained on the base classes of a detection set; novel
+classes are enrolled afterwards from a few boxes, with no retraining.
+
+Its config section is ``detection:``; ``data.root`` holds the dataset folder ``detection.folder``
+(Pascal VOC layout, or COCO JSON files ``<split>.json`` with their images in ``images/``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from torch import nn
+
+from repmet.config import ExperimentConfig, at_least, between, positive
+from repmet.data import default_data_root
+from repmet.data.detection import (BaseNovelClasses, BaseTrainingImage, DetectionSplit, base_training_images,
+                                   load_coco_detection, load_voc_detection)
+from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from repmet.errors import UserError
+from repmet.methods.base import EvalRequest, Method, TrainedGallery
+from repmet.methods.registry import register_method
+from repmet.models import build_backbone
+from repmet.models.detection import DetectorSize, Lite0FPN, build_repmet_faster_rcnn
+
+
+@dataclass
+class DetectionConfig:
+    """The ``detection:`` section."""
+
+    format: Literal["voc", "coco"] = "voc"
+    folder: str = "fsod-mini"  # the dataset folder under data.root
+    classes_file: Optional[str] = "classes.txt"  # base/novel split, relative to the dataset folder (or absolute)
+    base_classes: Optional[list[str]] = None  # instead of classes_file
+    novel_classes: Optional[list[str]] = None
+    reps_per_class: int = field(default=1, metadata=at_least(1))
+    sigma: float = field(default=0.5, metadata=positive())
+    alpha: float = field(default=0.5, metadata=at_least(0.0))  # margin
+    margin_weight: float = field(default=1.0, metadata=at_least(0.0))
+    images_per_batch: int = field(default=2, metadata=at_least(1))
+    trainable_blocks: int = field(default=4, metadata=between(0, 16))  # EfficientNet-Lite0 blocks trained, from the top
+    fpn_channels: int = field(default=128, metadata=at_least(8))
+    min_size: int = field(default=320, metadata=at_least(32))
+    max_size: int = field(default=512, metadata=at_least(32))
+    rois_per_image: int = field(default=128, metadata=at_least(8))
+    box_head_dim: int = field(default=512, metadata=at_least(8))
+    embedding_hidden: int = field(default=512, metadata=at_least(8))
+    embedding_dim: int = field(default=128, metadata=at_least(2))
+    hflip: bool = True  # random horizontal flips in training
+    shots: list[int] = field(default_factory=lambda: [1, 3, 5])  # few-shot evaluation: K boxes per novel class
+    episodes: int = field(default=5, metadata=at_least(1))  # few-shot evaluation episodes per K
+
+
+@dataclass(frozen=True)
+class DetectorPreprocess:
+    """What the detector does to an image: RGB, resized so that the shorter side is ``min_size``
+    unless the longer one would exceed ``max_size`` (torchvision's ``GeneralizedRCNNTransform``),
+    scaled to [0, 1] and normalised; boxes come back in the image's own pixels."""
+
+    min_size: int
+    max_size: int
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    kind: str = "detection"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DetectorPreprocess":
+        return cls(int(data["min_size"]), int(data["max_size"]), tuple(data["mean"]), tuple(data["std"]))
+
+
+def dataset_folder(config: ExperimentConfig) -> Path:
+    root = Path(config.data.root).expanduser() if config.data.root else default_data_root()
+    return root / config.detection.folder
+
+
+def load_detection_split(config: ExperimentConfig, split: str) -> DetectionSplit:
+    folder = dataset_folder(config)
+    if config.detection.format == "voc":
+        return load_voc_detection(folder, split)
+    return load_coco_detection(folder / f"{split}.json", folder / "images", f"{folder.name} {split} ({folder})")
+
+
+def base_novel_classes(config: ExperimentConfig) -> BaseNovelClasses:
+    d = config.detection
+    if d.base_classes:
+        return BaseNovelClasses(tuple(d.base_classes), tuple(d.novel_classes or ()))
+    if not d.classes_file:
+        raise UserError("detection: give base_classes (and novel_classes) or a classes_file")
+    path = Path(d.classes_file).expanduser()
+    return BaseNovelClasses.from_file(path if path.is_absolute() else dataset_folder(config) / path)
+
+
+class RepMetDetector(Method):
+    name = "repmet_detection"
+    trainer = "detection"
+    task = "detection"
+    section = "detection"
+    section_class = DetectionConfig
+
+    def check_config(self, config: ExperimentConfig, source: str) -> None:
+        d = config.detection
+        if d.max_size < d.min_size:
+            raise UserError(f"{source}: detection.max_size ({d.max_size}) is smaller than detection.min_size "
+                            f"({d.min_size})")
+        if config.model.name != "efficientnet_lite0":
+            raise UserError(f"{source}: the detector's CPU backbone is efficientnet_lite0 (model.name is "
+                            f"{config.model.name!r}); other backbones come with the GPU configs")
+
+    def size(self, config: ExperimentConfig) -> DetectorSize:
+        d = config.detection
+        return DetectorSize(min_size=d.min_size, max_size=d.max_size, rois_per_image=d.rois_per_image,
+                            box_head_dim=d.box_head_dim, embedding_hidden=d.embedding_hidden,
+                            embedding_dim=d.embedding_dim)
+
+    def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
+        d = config.detection
+        backbone = Lite0FPN(build_backbone(config.model, pretrained), d.fpn_channels, d.trainable_blocks)
+        return build_repmet_faster_rcnn(backbone, len(class_names), d.reps_per_class, d.sigma, self.size(config),
+                                        d.alpha, d.margin_weight, config.loss.distance)
+
+    def base_training_set(self, config: ExperimentConfig) -> tuple[list[BaseTrainingImage], list[str]]:
+        """The training split as base training sees it (novel and difficult boxes as ignore
+        regions), and the base class names in label order."""
+        classes = base_novel_classes(config)
+        train = load_detection_split(config, config.data.train_split)
+        classes.check_against(train, f"detection classes of {config.name}")
+        if train.repairs:
+            print(f"note: {train.repairs}")
+        return base_training_images(train, classes), list(classes.base)
+
+    def batching(self, config: ExperimentConfig) -> tuple[int, bool]:
+        """``(images per batch, random horizontal flips)``."""
+        return config.detection.images_per_batch, config.detection.hflip
+
+    def embedding_net(self, config: ExperimentConfig, model: nn.Module):
+        raise UserError("exporting a detector is not available yet; evaluate it with metric-eval")
+
+    def gallery(self, config: ExperimentConfig, model: nn.Module) -> TrainedGallery:
+        predictor = model.roi_heads.box_predictor
+        reps = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class, -1)
+        return TrainedGallery(reps, predictor.sigma, config.loss.distance, normalized=True)
+
+    def preprocess(self, config: ExperimentConfig) -> DetectorPreprocess:
+        return DetectorPreprocess(config.detection.min_size, config.detection.max_size)
+
+    def parse_preprocess(self, data: dict) -> DetectorPreprocess:
+        return DetectorPreprocess.from_dict(data)
+
+    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
+        from repmet.evaluate.detection import evaluate_detector
+
+        config = trained.config
+        d, split = config.detection, request.split or config.data.test_split
+        shots = [request.shot] if request.shot else d.shots
+        return evaluate_detector(trained, load_detection_split(config, split), split, base_novel_classes(config),
+                                 lambda: load_detection_split(config, config.data.train_split), shots,
+                                 request.episodes or d.episodes, config.eval.seed if request.seed is None
+                                 else request.seed, request.device, request.progress)
+
+    def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
+        lines = [f"{config.name} on {result['split']} ({result['images']} images): base AP50 "
+                 f"{_percent(result['base_ap50'])} over {len(result['base_per_class_ap50'])} base classes "
+                 f"(trained representatives)"]
+        for few in result["fewshot"]:
+            lines.append(f"  {few['shot']}-shot, {few['episodes']} episodes: novel AP50 {_percent(few['novel_ap50'])} "
+                         f"+- {100 * few['novel_ap50_ci95']:.2f}, base AP50 {_percent(few['base_ap50'])}")
+        return lines
+
+    def verification_images(self, config: ExperimentConfig, root: str | None, count: int):
+        raise UserError("exporting a detector is not available yet")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f} %"
+
+
+register_method(RepMetDetector())

@@ -1,0 +1,102 @@
+"""The detector through the CLI on a small real subset of fsod-mini: metric-train, resume, and
+metric-eval with base AP50 and few-shot episodes on a novel class."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT, script
+
+from repmet.checkpoint import load_checkpoint
+from repmet.data.detection import load_voc_detection
+
+BASE, NOVEL = ["penguin", "fish"], ["puffin"]
+TINY = ["detection.min_size=128", "detection.max_size=160", "detection.rois_per_image=16",
+        "detection.box_head_dim=64", "detection.embedding_hidden=32", "detection.embedding_dim=16",
+        "detection.fpn_channels=32", "detection.trainable_blocks=1", "detection.shots=[1, 2]",
+        "detection.episodes=2", "train.lr=0.002", f"detection.base_classes={BASE}",
+        f"detection.novel_classes={NOVEL}"]
+
+
+@pytest.fixture(scope="module")
+def small_fsod(data_root, tmp_path_factory) -> Path:
+    """fsod-mini images with penguins, fish and puffins: 8 for training (2 with puffins, the
+    novel class's support), 4 for testing."""
+    source = data_root / "fsod-mini"
+    root = tmp_path_factory.mktemp("data") / "fsod-small"
+    for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (root / folder).mkdir(parents=True)
+    for split, wanted in (("train", {"penguin": 4, "fish": 2, "puffin": 2}), ("test", {"penguin": 2, "puffin": 2})):
+        chosen = []
+        for image in load_voc_detection(source, split).images:
+            labels = {source_classes(source)[c] for c in image.labels.tolist()}
+            for name in list(wanted):
+                if name in labels and wanted[name] > 0 and labels <= {"penguin", "fish", "puffin"}:
+                    wanted[name] -= 1
+                    chosen.append(image.path.stem)
+                    break
+        for image_id in chosen:
+            shutil.copy(source / "JPEGImages" / f"{image_id}.jpg", root / "JPEGImages")
+            shutil.copy(source / "Annotations" / f"{image_id}.xml", root / "Annotations")
+        (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(chosen) + "\n")
+    return root
+
+
+_CLASSES = {}
+
+
+def source_classes(source: Path) -> list[str]:
+    if source not in _CLASSES:
+        _CLASSES[source] = load_voc_detection(source, "test").class_names
+    return _CLASSES[source]
+
+
+def overrides(root: Path, *more: str) -> list[str]:
+    values = [f"data.root={root.parent}", f"detection.folder={root.name}", *TINY, *more]
+    return [arg for value in values for arg in ("--set", value)]
+
+
+def cli(*command):
+    return subprocess.run([script(command[0]), *command[1:]], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          timeout=900)
+
+
+def test_a_detector_trains_resumes_and_evaluates_through_the_cli(small_fsod, tmp_path):
+    config = "configs/repmet_detection_fsod_lite0_cpu.yaml"
+    straight = cli("metric-train", config, *overrides(small_fsod, "train.epochs=2"), "--out", str(tmp_path / "a"),
+                   "--no-progress")
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    first = cli("metric-train", config, *overrides(small_fsod, "train.epochs=1"), "--out", str(tmp_path / "b"),
+                "--no-progress")
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = cli("metric-train", config, *overrides(small_fsod, "train.epochs=2"), "--out", str(tmp_path / "b"),
+                  "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert a["epoch"] == b["epoch"] == 2 and a["method"] == "repmet_detection" and a["class_names"] == BASE
+    for ra, rb in zip(a["history"], b["history"], strict=True):
+        assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-4)
+    assert tuple(a["gallery"]["representatives"].shape) == (2, 1, 16)
+
+    report = tmp_path / "eval.json"
+    evaluated = cli("metric-eval", str(tmp_path / "a" / "checkpoints" / "last.pt"), "--device", "cpu", "--json",
+                    str(report))
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    result = json.loads(report.read_text())
+    assert result["images"] == 4 and set(result["base_per_class_ap50"]) == set(BASE)
+    assert 0.0 <= result["base_ap50"] <= 1.0 and 0.0 <= result["novel_ap50"] <= 1.0
+    assert [f["shot"] for f in result["fewshot"]] == [1, 2]
+    assert all(len(f["per_episode_novel_ap50"]) == 2 and set(f["novel_per_class_ap50"]) <= set(NOVEL)
+               for f in result["fewshot"])
+    assert "novel AP50" in evaluated.stdout and "base AP50" in evaluated.stdout
+
+
+def test_bad_detection_settings_are_sentences(small_fsod, tmp_path):
+    config = "configs/repmet_detection_fsod_lite0_cpu.yaml"
+    unknown = cli("metric-train", config, *overrides(small_fsod, "detection.novel_classes=[unicorn]"),
+                  "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 2 and "class 'unicorn' has no box" in unknown.stderr
+    assert "Traceback" not in unknown.stderr and not (tmp_path / "x" / "checkpoints").exists()
