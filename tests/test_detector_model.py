@@ -93,3 +93,22 @@ def test_detections_come_back_in_the_images_own_pixels(fsod_base_images):
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= image.width).all() and (boxes[:, 3] <= image.height).all()
     assert result["labels"].min() >= 1 and result["labels"].max() <= predictor.num_classes
     assert ((result["scores"] >= 0) & (result["scores"] <= 1)).all()
+
+
+def test_the_gpu_configs_resnet50_fpn_detector_builds_and_detects(fsod_base_images):
+    """ResNet-50-FPN (untrained weights here; torchvision's weights API on a connected machine)."""
+    from repmet.config import load_config
+    from repmet.methods import get_method
+
+    config = load_config("configs/repmet_detection_fsod_lite0_cpu.yaml", [
+        "model.name=resnet50", "model.pretrained=false", "detection.trainable_blocks=3", "detection.min_size=128",
+        "detection.max_size=160"])
+    model = get_method(config.method).build_model(config, ["a", "b"])
+    trainable = {name.split(".")[0] for name, p in model.backbone.body.named_parameters() if p.requires_grad}
+    assert trainable == {"layer2", "layer3", "layer4"}
+    pictures, _ = as_inputs(fsod_base_images[:1])
+    model.eval()
+    model.roi_heads.score_thresh = 0.0
+    with torch.no_grad():
+        (result,) = model(pictures)
+    assert result["boxes"].shape[1] == 4 and result["labels"].max() <= 2

@@ -24,6 +24,9 @@ from repmet.methods.base import EvalRequest, Method, TrainedGallery
 from repmet.methods.registry import register_method
 from repmet.models import build_backbone
 from repmet.models.detection import DetectorSize, Lite0FPN, build_repmet_faster_rcnn
+from repmet.models.detection.resnet_fpn import resnet50_fpn
+
+BACKBONES = ("efficientnet_lite0", "resnet50")  # the CPU configs' and the paper-sized GPU configs'
 
 
 @dataclass
@@ -40,7 +43,7 @@ class DetectionConfig:
     alpha: float = field(default=0.5, metadata=at_least(0.0))  # margin
     margin_weight: float = field(default=1.0, metadata=at_least(0.0))
     images_per_batch: int = field(default=2, metadata=at_least(1))
-    trainable_blocks: int = field(default=4, metadata=between(0, 16))  # EfficientNet-Lite0 blocks trained, from the top
+    trainable_blocks: int = field(default=4, metadata=between(0, 16))  # from the top: Lite0 blocks, or ResNet stages
     fpn_channels: int = field(default=128, metadata=at_least(8))
     min_size: int = field(default=320, metadata=at_least(32))
     max_size: int = field(default=512, metadata=at_least(32))
@@ -107,9 +110,12 @@ class RepMetDetector(Method):
         if d.max_size < d.min_size:
             raise UserError(f"{source}: detection.max_size ({d.max_size}) is smaller than detection.min_size "
                             f"({d.min_size})")
-        if config.model.name != "efficientnet_lite0":
-            raise UserError(f"{source}: the detector's CPU backbone is efficientnet_lite0 (model.name is "
-                            f"{config.model.name!r}); other backbones come with the GPU configs")
+        if config.model.name not in BACKBONES:
+            raise UserError(f"{source}: the detector's backbone (model.name) is one of {', '.join(BACKBONES)}, "
+                            f"not {config.model.name!r}")
+        if config.model.name == "resnet50" and d.trainable_blocks > 5:
+            raise UserError(f"{source}: detection.trainable_blocks counts ResNet-50 stages for this backbone (0-5), "
+                            f"got {d.trainable_blocks}")
 
     def size(self, config: ExperimentConfig) -> DetectorSize:
         d = config.detection
@@ -118,8 +124,12 @@ class RepMetDetector(Method):
                             embedding_dim=d.embedding_dim)
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
-        d = config.detection
-        backbone = Lite0FPN(build_backbone(config.model, pretrained), d.fpn_channels, d.trainable_blocks)
+        d, m = config.detection, config.model
+        if m.name == "resnet50":
+            backbone = resnet50_fpn(m.pretrained and pretrained, m.weights if pretrained else None, d.trainable_blocks,
+                                    d.fpn_channels)
+        else:
+            backbone = Lite0FPN(build_backbone(m, pretrained), d.fpn_channels, d.trainable_blocks)
         return build_repmet_faster_rcnn(backbone, len(class_names), d.reps_per_class, d.sigma, self.size(config),
                                         d.alpha, d.margin_weight, config.loss.distance)
 

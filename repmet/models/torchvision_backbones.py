@@ -47,7 +47,7 @@ class InceptionV3Backbone(TorchvisionBackbone):
         return out
 
 
-def _load_weights(name: str, network: nn.Module, pretrained: bool, weights: str | None) -> None:
+def load_imagenet_weights(name: str, network: nn.Module, pretrained: bool, weights: str | None) -> None:
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -76,7 +76,7 @@ def _load_weights(name: str, network: nn.Module, pretrained: bool, weights: str 
 
 def _resnet(name: str, pretrained: bool, weights: str | None) -> TorchvisionBackbone:
     network = getattr(torchvision.models, name)(weights=None)
-    _load_weights(name, network, pretrained, weights)
+    load_imagenet_weights(name, network, pretrained, weights)
     feature_dim = network.fc.in_features
     network.fc = nn.Identity()
     return TorchvisionBackbone(network, feature_dim)
@@ -89,7 +89,7 @@ for _name in ("resnet18", "resnet34", "resnet50"):
 @register_model("inception_v3")
 def inception_v3(pretrained: bool = False, weights: str | None = None, **_) -> InceptionV3Backbone:
     network = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-    _load_weights("inception_v3", network, pretrained, weights)
+    load_imagenet_weights("inception_v3", network, pretrained, weights)
     feature_dim = network.fc.in_features
     network.fc = nn.Identity()
     network.AuxLogits.fc = nn.Identity()

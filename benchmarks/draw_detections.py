@@ -1,0 +1,70 @@
+"""Draw a trained detector's detections on a few test images, after enrolling the novel classes
+from K support boxes of the train split (one seeded episode), to PNG files.
+
+    python benchmarks/draw_detections.py CHECKPOINT --out DIR [--images 4] [--shot 5] [--score 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import ImageDraw
+
+from repmet.data.detection import sample_support
+from repmet.evaluate.detection import cache_rois, detect_cached, enrolled_representatives
+from repmet.imaging import open_rgb
+from repmet.methods import open_checkpoint
+from repmet.methods.detector import base_novel_classes, load_detection_split
+
+COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--shot", type=int, default=5)
+    parser.add_argument("--score", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    trained = open_checkpoint(args.checkpoint)
+    config, model = trained.config, trained.model.eval()
+    classes = base_novel_classes(config)
+    test = load_detection_split(config, config.data.test_split)
+    novel_ids = test.class_index(list(classes.novel), "novel classes")
+    base_ids = test.class_index(trained.class_names, "base classes")
+    # test images that show a novel class first, spread over the split
+    with_novel = [i for i, im in enumerate(test.images) if np.isin(im.labels, novel_ids).any()]
+    picks = [with_novel[j] for j in np.linspace(0, len(with_novel) - 1, args.images).round().astype(int)]
+    subset = type(test)([test.images[i] for i in picks], test.class_names, test.description)
+    predictor = model.roi_heads.box_predictor
+    support = sample_support(load_detection_split(config, config.data.train_split), list(classes.novel), args.shot,
+                             args.seed, 0)
+    novel = enrolled_representatives(model, support, predictor.reps_per_class, args.seed, torch.device("cpu"))
+    base = predictor.representatives.detach().reshape(len(base_ids), predictor.reps_per_class, -1)
+    predictor.set_representatives(torch.cat([base, novel]))
+    found = detect_cached(model, cache_rois(model, subset, torch.device("cpu"), False), base_ids + novel_ids)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for image, detections in zip(subset.images, found):
+        picture = open_rgb(image.path)
+        draw = ImageDraw.Draw(picture)
+        for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
+            if score < args.score:
+                continue
+            colour = COLOURS[int(label) % len(COLOURS)]
+            draw.rectangle([float(v) for v in box], outline=colour, width=3)
+            tag = f"{test.class_names[label]}{' (novel)' if label in novel_ids else ''} {score:.2f}"
+            draw.text((float(box[0]) + 3, float(box[1]) + 2), tag, fill=colour)
+        target = out / f"{image.path.stem}.png"
+        picture.save(target)
+        print(f"{target}: {int((detections.scores >= args.score).sum())} detections")
+
+
+if __name__ == "__main__":
+    main()
