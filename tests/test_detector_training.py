@@ -91,7 +91,10 @@ def test_a_detector_trains_resumes_and_evaluates_through_the_cli(small_fsod, tmp
     assert [f["shot"] for f in result["fewshot"]] == [1, 2]
     assert all(len(f["per_episode_novel_ap50"]) == 2 and set(f["novel_per_class_ap50"]) <= set(NOVEL)
                for f in result["fewshot"])
-    assert "novel AP50" in evaluated.stdout and "base AP50" in evaluated.stdout
+    for few in result["fewshot"]:
+        tuned = few["finetuned_linear_baseline"]
+        assert 0.0 <= tuned["novel_ap50"] <= 1.0 and len(tuned["per_episode_novel_ap50"]) == 2
+    assert "RepMet enrollment: novel AP50" in evaluated.stdout and "fine-tuned linear classifier (TFA)" in evaluated.stdout
 
 
 def test_bad_detection_settings_are_sentences(small_fsod, tmp_path):

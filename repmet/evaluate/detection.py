@@ -104,9 +104,14 @@ def _mean_ci(values: list[float]) -> tuple[float, float]:
 
 def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNovelClasses,
                       support_split: Callable[[], DetectionSplit], shots: list[int], episodes: int, seed: int,
-                      device: torch.device, progress: bool = True) -> dict:
+                      device: torch.device, progress: bool = True, baseline: bool = True) -> dict:
     """``trained``: a :class:`repmet.methods.trained.TrainedModel` of a detector; ``support_split()``
-    loads the split that support boxes are drawn from (only when there are novel classes)."""
+    loads the split that support boxes are drawn from (only when there are novel classes).
+    ``baseline``: also fine-tune a linear classifier on each episode's K shots (TFA), on the same
+    novel support boxes plus K of each base class, and report its AP beside RepMet's."""
+    from repmet.evaluate.linear_finetune_baseline import (detect_with_linear_classifier,
+                                                          fine_tune_linear_classifier, support_roi_features)
+
     model = trained.model.to(device).eval()
     predictor = model.roi_heads.box_predictor
     base_ids = test.class_index(list(trained.class_names), "the checkpoint's classes")
@@ -122,6 +127,7 @@ def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNo
     try:
         for shot in shots:
             novel_scores, base_scores, per_class = [], [], {name: [] for name in classes.novel}
+            tfa_novel, tfa_base = [], []
             for episode in tqdm(range(episodes), desc=f"{shot}-shot episodes", disable=not progress, leave=False):
                 support = sample_support(train, list(classes.novel), shot, seed, episode)
                 novel_reps = enrolled_representatives(model, support, predictor.reps_per_class, seed, device)
@@ -135,12 +141,24 @@ def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNo
                 for name, value in novel["per_class_ap50"].items():
                     if value is not None:
                         per_class[name].append(value)
+                if baseline:
+                    shots_all = {**sample_support(train, list(trained.class_names), shot, seed + 1, episode), **support}
+                    features, labels = support_roi_features(model, shots_all, device)
+                    classifier = fine_tune_linear_classifier(features, labels, len(shots_all), seed=seed + episode)
+                    tuned = detect_with_linear_classifier(model, classifier, cached, base_ids + novel_ids)
+                    tfa_novel.append(detection_ap(test, tuned, novel_ids)["ap50"])
+                    tfa_base.append(detection_ap(test, tuned, base_ids)["ap50"])
             novel_mean, novel_ci = _mean_ci(novel_scores)
             base_mean, base_ci = _mean_ci(base_scores)
             result["fewshot"].append({"shot": shot, "episodes": episodes, "novel_ap50": novel_mean,
                                       "novel_ap50_ci95": novel_ci, "base_ap50": base_mean, "base_ap50_ci95": base_ci,
                                       "novel_per_class_ap50": {n: float(np.mean(v)) for n, v in per_class.items() if v},
                                       "per_episode_novel_ap50": novel_scores})
+            if baseline:
+                (tfa_novel_mean, tfa_novel_ci), (tfa_base_mean, tfa_base_ci) = _mean_ci(tfa_novel), _mean_ci(tfa_base)
+                result["fewshot"][-1]["finetuned_linear_baseline"] = {
+                    "novel_ap50": tfa_novel_mean, "novel_ap50_ci95": tfa_novel_ci, "base_ap50": tfa_base_mean,
+                    "base_ap50_ci95": tfa_base_ci, "per_episode_novel_ap50": tfa_novel}
     finally:
         predictor.set_representatives(trained_reps)
     result["novel_ap50"] = result["fewshot"][0]["novel_ap50"]

@@ -54,6 +54,7 @@ class DetectionConfig:
     hflip: bool = True  # random horizontal flips in training
     shots: list[int] = field(default_factory=lambda: [1, 3, 5])  # few-shot evaluation: K boxes per novel class
     episodes: int = field(default=5, metadata=at_least(1))  # few-shot evaluation episodes per K
+    finetune_baseline: bool = True  # evaluation also fine-tunes a linear classifier on each episode's shots (TFA)
 
 
 @dataclass(frozen=True)
@@ -170,15 +171,21 @@ class RepMetDetector(Method):
         return evaluate_detector(trained, load_detection_split(config, split), split, base_novel_classes(config),
                                  lambda: load_detection_split(config, config.data.train_split), shots,
                                  request.episodes or d.episodes, config.eval.seed if request.seed is None
-                                 else request.seed, request.device, request.progress)
+                                 else request.seed, request.device, request.progress, d.finetune_baseline)
 
     def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
         lines = [f"{config.name} on {result['split']} ({result['images']} images): base AP50 "
                  f"{_percent(result['base_ap50'])} over {len(result['base_per_class_ap50'])} base classes "
                  f"(trained representatives)"]
         for few in result["fewshot"]:
-            lines.append(f"  {few['shot']}-shot, {few['episodes']} episodes: novel AP50 {_percent(few['novel_ap50'])} "
-                         f"+- {100 * few['novel_ap50_ci95']:.2f}, base AP50 {_percent(few['base_ap50'])}")
+            lines.append(f"  {few['shot']}-shot, {few['episodes']} episodes: RepMet enrollment: novel AP50 "
+                         f"{_percent(few['novel_ap50'])} +- {100 * few['novel_ap50_ci95']:.2f}, base AP50 "
+                         f"{_percent(few['base_ap50'])}")
+            tuned = few.get("finetuned_linear_baseline")
+            if tuned:
+                lines.append(f"  {' ' * len(str(few['shot']))}        fine-tuned linear classifier (TFA): novel AP50 "
+                             f"{_percent(tuned['novel_ap50'])} +- {100 * tuned['novel_ap50_ci95']:.2f}, base AP50 "
+                             f"{_percent(tuned['base_ap50'])}")
         return lines
 
     def verification_images(self, config: ExperimentConfig, root: str | None, count: int):
