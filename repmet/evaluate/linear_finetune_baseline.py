@@ -8,6 +8,7 @@ Box regression stays the detector's class-agnostic one for both."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,7 +36,7 @@ def support_roi_features(model, support: dict[str, list[SupportBox]], device: to
     features, labels = [], []
     for image, annotated in by_image.values():
         picture = image_tensor(image.path).to(device)
-        boxes = torch.as_tensor([b for b, _ in annotated], dtype=torch.float32, device=device)
+        boxes = torch.from_numpy(np.stack([b for b, _ in annotated])).float().to(device)
         names = torch.as_tensor([c for _, c in annotated], device=device)
         images, (target,) = model.transform([picture], [{"boxes": boxes, "labels": names}])
         maps = model.backbone(images.tensors)
