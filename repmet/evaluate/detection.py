@@ -55,16 +55,18 @@ def cache_rois(model, split: DetectionSplit, device: torch.device, progress: boo
 def detect_cached(model, cached: list[CachedRoIs], label_map: list[int]) -> list[ImageDetections]:
     """Detections from cached RoIs with the predictor's current representatives; labels are
     mapped from the predictor's 1..C to dataset class indices ``label_map[c - 1]``."""
-    heads, out = model.roi_heads, []
-    mapping = torch.tensor(label_map)
-    for rois in cached:
-        logits, deltas = heads.box_predictor(rois.box_features)
-        boxes, scores, labels = heads.postprocess_detections(logits, deltas, [rois.proposals], [rois.image_size])
-        (result,) = model.transform.postprocess([{"boxes": boxes[0], "scores": scores[0], "labels": labels[0]}],
-                                                [rois.image_size], [rois.original_size])
-        out.append(ImageDetections(result["boxes"].cpu().numpy(), result["scores"].cpu().numpy(),
-                                   mapping[result["labels"].cpu() - 1].numpy()))
-    return out
+    return [postprocess(model, *model.roi_heads.box_predictor(rois.box_features), rois, label_map) for rois in cached]
+
+
+def postprocess(model, logits: torch.Tensor, deltas: torch.Tensor, rois: CachedRoIs, label_map: list[int]) -> ImageDetections:
+    """torchvision's post-processing (per-class NMS, score threshold, top detections) of one
+    image's RoI scores, boxes mapped back to its own pixels and labels to dataset classes."""
+    heads = model.roi_heads
+    boxes, scores, labels = heads.postprocess_detections(logits, deltas, [rois.proposals], [rois.image_size])
+    (result,) = model.transform.postprocess([{"boxes": boxes[0], "scores": scores[0], "labels": labels[0]}],
+                                            [rois.image_size], [rois.original_size])
+    return ImageDetections(result["boxes"].cpu().numpy(), result["scores"].cpu().numpy(),
+                           torch.tensor(label_map)[result["labels"].cpu() - 1].numpy())
 
 
 @torch.no_grad()

@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.ops import box_iou
 
 from repmet.data.detection import SupportBox
-from repmet.evaluate.detection import CachedRoIs, image_tensor
+from repmet.evaluate.detection import CachedRoIs, image_tensor, postprocess
 from repmet.evaluate.detection_ap import ImageDetections
 
 FG_IOU = 0.5  # torchvision's RoI heads: foreground at IoU >= 0.5 with a box, background below
@@ -76,14 +76,9 @@ def detect_with_linear_classifier(model, classifier: nn.Linear, cached: list[Cac
                                   label_map: list[int]) -> list[ImageDetections]:
     """Detections from cached test RoIs, scored by ``classifier``, boxes refined by the detector's
     class-agnostic regression, post-processed as torchvision does."""
-    heads, out = model.roi_heads, []
-    mapping = torch.tensor(label_map)
+    out = []
     for rois in cached:
         logits = classifier(rois.box_features)
-        deltas = heads.box_predictor.bbox_pred(rois.box_features).repeat(1, logits.shape[1])
-        boxes, scores, labels = heads.postprocess_detections(logits, deltas, [rois.proposals], [rois.image_size])
-        (result,) = model.transform.postprocess([{"boxes": boxes[0], "scores": scores[0], "labels": labels[0]}],
-                                                [rois.image_size], [rois.original_size])
-        out.append(ImageDetections(result["boxes"].cpu().numpy(), result["scores"].cpu().numpy(),
-                                   mapping[result["labels"].cpu() - 1].numpy()))
+        deltas = model.roi_heads.box_predictor.bbox_pred(rois.box_features).repeat(1, logits.shape[1])
+        out.append(postprocess(model, logits, deltas, rois, label_map))
     return out

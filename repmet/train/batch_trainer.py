@@ -15,17 +15,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from repmet.checkpoint import last_checkpoint, load_checkpoint, require_resumable
+from repmet.checkpoint import last_checkpoint
 from repmet.config import ExperimentConfig
 from repmet.data import LabeledImages, load_labeled_classes
-from repmet.errors import UserError
 from repmet.evaluate.fine_grained import closed_set_accuracy, embed_images, feature_source, trained_classes_only
 from repmet.methods import describe, get_method
 from repmet.methods.fine_grained import transform_spec
 from repmet.models import AUX_LOSS_WEIGHT
-from repmet.train.distributed import setup_distributed
+from repmet.train.distributed import single_process
 from repmet.train.optim import build_optimizer, build_scheduler, require_finite_loss
 from repmet.train.run_folder import RunFolder
+from repmet.train.resume import restore_training_state
 from repmet.train.run_outputs import RunOutputs
 
 
@@ -34,9 +34,7 @@ class BatchTrainer:
                  progress: bool = True, overwrite: bool = False) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
         self.method = get_method(config.method)
-        self.ctx = setup_distributed(config.train.device)
-        if self.ctx.enabled:
-            raise UserError(f"method {config.method!r} trains in one process; run metric-train without torchrun")
+        self.ctx = single_process(config.train.device, config.method)
         self.folder = RunFolder(self.out_dir)
         self.folder.claim(resume, overwrite)
         device = self.ctx.device
@@ -91,13 +89,8 @@ class BatchTrainer:
         }
 
     def _restore(self, path: Path) -> None:
-        bundle = load_checkpoint(path)
-        require_resumable(bundle, path)
-        self.model.load_state_dict(bundle["model"])
-        self.optimizer.load_state_dict(bundle["optimizer"])
-        self.scheduler.load_state_dict(bundle["scheduler"])
+        bundle = restore_training_state(path, self.model, self.optimizer, self.scheduler)
         self.model.method.load_sampler_state(bundle["sampler"])
-        torch.set_rng_state(bundle["torch_rng"])
         self.start_epoch, self.best_val, self.history = bundle["epoch"], bundle["best_val"], list(bundle["history"])
 
     # ---------------------------------------------------------------- training

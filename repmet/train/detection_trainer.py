@@ -14,15 +14,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from repmet.checkpoint import last_checkpoint, load_checkpoint, require_resumable
+from repmet.checkpoint import last_checkpoint
 from repmet.config import ExperimentConfig
 from repmet.data.detection import BaseTrainingImage
 from repmet.errors import UserError
 from repmet.evaluate.detection import image_tensor
 from repmet.methods import describe, get_method
-from repmet.train.distributed import setup_distributed
+from repmet.train.distributed import single_process
 from repmet.train.optim import build_optimizer, build_scheduler, require_finite_loss
 from repmet.train.run_folder import RunFolder
+from repmet.train.resume import restore_training_state
 from repmet.train.run_outputs import RunOutputs
 
 LOSSES = ("loss_classifier", "loss_box_reg", "loss_margin", "loss_objectness", "loss_rpn_box_reg")
@@ -44,9 +45,7 @@ class DetectionTrainer:
                  overwrite: bool = False) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
         self.method = get_method(config.method)
-        self.ctx = setup_distributed(config.train.device)
-        if self.ctx.enabled:
-            raise UserError(f"method {config.method!r} trains in one process; run metric-train without torchrun")
+        self.ctx = single_process(config.train.device, config.method)
         self.folder = RunFolder(self.out_dir)
         self.folder.claim(resume, overwrite)
         self.images, self.class_names = self.method.base_training_set(config)
@@ -70,12 +69,7 @@ class DetectionTrainer:
                 **describe(self.method, self.config, self.model, self.class_names)}
 
     def _restore(self, path: Path) -> None:
-        bundle = load_checkpoint(path)
-        require_resumable(bundle, path)
-        self.model.load_state_dict(bundle["model"])
-        self.optimizer.load_state_dict(bundle["optimizer"])
-        self.scheduler.load_state_dict(bundle["scheduler"])
-        torch.set_rng_state(bundle["torch_rng"])
+        bundle = restore_training_state(path, self.model, self.optimizer, self.scheduler)
         self.start_epoch, self.history = bundle["epoch"], list(bundle["history"])
 
     def train_epoch(self, epoch: int) -> dict[str, float]:

@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 
 from repmet.devices import resolve_device
+from repmet.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,14 @@ def setup_distributed(device_name: str) -> DistributedContext:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistributedContext(dist.get_rank(), world_size, device)
+
+
+def single_process(device_name: str, method: str) -> DistributedContext:
+    """The context of a method that trains in one process; under torchrun, a sentence."""
+    ctx = setup_distributed(device_name)
+    if ctx.enabled:
+        raise UserError(f"method {method!r} trains in one process; run metric-train without torchrun")
+    return ctx
 
 
 def teardown_distributed() -> None:
