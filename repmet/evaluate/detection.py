@@ -9,7 +9,6 @@ the post-processing (NMS)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,6 +19,7 @@ from tqdm import tqdm
 
 from repmet.data.detection import BaseNovelClasses, DetectionSplit, SupportBox, sample_support
 from repmet.errors import UserError
+from repmet.evaluate.confidence import mean_and_ci95
 from repmet.evaluate.detection_ap import ImageDetections, detection_ap
 from repmet.imaging import open_rgb
 from repmet.ops.kmeans import kmeans
@@ -99,11 +99,6 @@ def enrolled_representatives(model, support: dict[str, list[SupportBox]], k: int
     return torch.stack(reps)
 
 
-def _mean_ci(values: list[float]) -> tuple[float, float]:
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return float(np.mean(values)), 1.96 * std / math.sqrt(len(values))
-
-
 def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNovelClasses,
                       support_split: Callable[[], DetectionSplit], shots: list[int], episodes: int, seed: int,
                       device: torch.device, progress: bool = True, baseline: bool = True) -> dict:
@@ -150,14 +145,14 @@ def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNo
                     tuned = detect_with_linear_classifier(model, classifier, cached, base_ids + novel_ids)
                     tfa_novel.append(detection_ap(test, tuned, novel_ids)["ap50"])
                     tfa_base.append(detection_ap(test, tuned, base_ids)["ap50"])
-            novel_mean, novel_ci = _mean_ci(novel_scores)
-            base_mean, base_ci = _mean_ci(base_scores)
+            novel_mean, novel_ci = mean_and_ci95(novel_scores)
+            base_mean, base_ci = mean_and_ci95(base_scores)
             result["fewshot"].append({"shot": shot, "episodes": episodes, "novel_ap50": novel_mean,
                                       "novel_ap50_ci95": novel_ci, "base_ap50": base_mean, "base_ap50_ci95": base_ci,
                                       "novel_per_class_ap50": {n: float(np.mean(v)) for n, v in per_class.items() if v},
                                       "per_episode_novel_ap50": novel_scores})
             if baseline:
-                (tfa_novel_mean, tfa_novel_ci), (tfa_base_mean, tfa_base_ci) = _mean_ci(tfa_novel), _mean_ci(tfa_base)
+                (tfa_novel_mean, tfa_novel_ci), (tfa_base_mean, tfa_base_ci) = mean_and_ci95(tfa_novel), mean_and_ci95(tfa_base)
                 result["fewshot"][-1]["finetuned_linear_baseline"] = {
                     "novel_ap50": tfa_novel_mean, "novel_ap50_ci95": tfa_novel_ci, "base_ap50": tfa_base_mean,
                     "base_ap50_ci95": tfa_base_ci, "per_episode_novel_ap50": tfa_novel}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from repmet.data.class_images import ClassImages
+from repmet.evaluate.confidence import mean_and_ci95
 from repmet.data.episode_sampler import Episode, EpisodeSampler, gather_episode
 from repmet.losses.base import EpisodeResult, EpisodicLoss
 
@@ -52,5 +52,5 @@ def evaluate_episodes(encoder: nn.Module, loss_fn: EpisodicLoss, data: ClassImag
         accuracies.append(result.accuracy.item())
         losses.append(result.loss.item())
     encoder.train(was_training)
-    std = float(np.std(accuracies, ddof=1)) if episodes > 1 else 0.0
-    return EpisodicScore(float(np.mean(accuracies)), 1.96 * std / math.sqrt(episodes), float(np.mean(losses)), accuracies)
+    accuracy, ci95 = mean_and_ci95(accuracies)
+    return EpisodicScore(accuracy, ci95, float(np.mean(losses)), accuracies)

@@ -4,12 +4,12 @@ the nearest one, as the RepMet posterior does."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from repmet.errors import UserError
+from repmet.evaluate.confidence import mean_and_ci95
 from repmet.ops.distances import SquaredEuclideanDistance
 from repmet.ops.kmeans import kmeans
 
@@ -40,5 +40,4 @@ def fewshot_episodes(embeddings: torch.Tensor, labels: np.ndarray, way: int, sho
         nearest = distance(torch.cat(queries), torch.cat(reps)).argmin(dim=1)
         predicted = torch.tensor(rep_classes)[nearest.cpu()]
         accuracies.append((predicted == torch.tensor(query_classes)).float().mean().item())
-    std = float(np.std(accuracies, ddof=1)) if episodes > 1 else 0.0
-    return float(np.mean(accuracies)), 1.96 * std / math.sqrt(episodes)
+    return mean_and_ci95(accuracies)
