@@ -22,10 +22,14 @@ TINY = ["detection.min_size=128", "detection.max_size=160", "detection.rois_per_
 
 @pytest.fixture(scope="module")
 def small_fsod(data_root, tmp_path_factory) -> Path:
+    return copy_small_fsod(data_root, tmp_path_factory.mktemp("data"))
+
+
+def copy_small_fsod(data_root: Path, parent: Path) -> Path:
     """fsod-mini images with penguins, fish and puffins: 8 for training (2 with puffins, the
-    novel class's support), 4 for testing."""
+    novel class's support), 4 for testing, copied to ``parent/fsod-small``."""
     source = data_root / "fsod-mini"
-    root = tmp_path_factory.mktemp("data") / "fsod-small"
+    root = parent / "fsod-small"
     for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (root / folder).mkdir(parents=True)
     for split, wanted in (("train", {"penguin": 4, "fish": 2, "puffin": 2}), ("test", {"penguin": 2, "puffin": 2})):

@@ -57,6 +57,7 @@ def fine_tune_linear_classifier(features: torch.Tensor, labels: torch.Tensor, cl
     layer = nn.Linear(features.shape[1], 1 + classes)
     nn.init.normal_(layer.weight, std=0.01, generator=generator)
     nn.init.zeros_(layer.bias)
+    layer = layer.to(features.device)  # initialised on the CPU: the same start on every device
     optimizer = torch.optim.SGD(layer.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     foreground, background = torch.nonzero(labels > 0).flatten(), torch.nonzero(labels == 0).flatten()
     batch = 128

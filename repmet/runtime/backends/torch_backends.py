@@ -54,6 +54,8 @@ class TorchScriptBackend(_TorchBackend):
     def __init__(self, embedding_path: Path, head_path: Path, device: str = "cpu") -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation notice
-            embedding = torch.jit.load(str(embedding_path), map_location="cpu")
-            head = torch.jit.load(str(head_path), map_location="cpu")
+            # Straight onto the device: a frozen graph keeps its weights as constants, which
+            # Module.to() does not move (seen on CUDA, where .to() left them on the CPU).
+            embedding = torch.jit.load(str(embedding_path), map_location=_device(device))
+            head = torch.jit.load(str(head_path), map_location=_device(device))
         super().__init__(embedding.eval(), head.eval(), device)
