@@ -8,7 +8,7 @@ from repmet.config import ExperimentConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("protonets_*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_parses(path):
     config = load_config(path)
     assert isinstance(config, ExperimentConfig)
@@ -22,6 +22,18 @@ def test_paper_configs_use_the_paper_setup():
         assert (t.way, t.shot, t.query, t.episodes_per_epoch, t.epochs) == (60, shot, 5, 100, 100)
         assert (t.lr, t.lr_decay_every, t.lr_decay_factor) == (0.001, 2000, 0.5)
         assert (config.model.name, config.eval.way, config.eval.shot) == ("conv4", way, shot)
+
+
+def test_the_voc_detection_configs_are_the_three_few_shot_splits_of_the_literature():
+    voc = {"aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+           "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"}
+    novel = {1: {"bird", "bus", "cow", "motorbike", "sofa"}, 2: {"aeroplane", "bottle", "cow", "horse", "sofa"},
+             3: {"boat", "cat", "motorbike", "sheep", "sofa"}}
+    for split, expected in novel.items():
+        d = load_config(CONFIGS / f"repmet_detection_voc_split{split}_r50.yaml").detection
+        assert set(d.novel_classes) == expected and set(d.base_classes) == voc - expected
+        assert len(d.base_classes) == 15 and d.shots == [1, 2, 3, 5, 10]
+        assert (d.folder, d.extra_train_folders) == ("VOCdevkit/VOC2007", ["VOCdevkit/VOC2012"])
 
 
 def test_configs_that_share_a_training_run_differ_only_in_name_and_eval():

@@ -165,3 +165,34 @@ def test_support_sets_are_seeded_per_episode_and_refuse_more_shots_than_boxes(fs
     with pytest.raises(UserError, match=rf"{starfish + 1}-shot support for class 'starfish' needs {starfish + 1} "
                                          rf"boxes, but .* has {starfish}"):
         sample_support(train, ["starfish"], starfish + 1, 0, 0)
+
+
+def test_extra_train_folders_join_training_with_labels_matched_by_name(data_root, tmp_path):
+    """VOC 2007 + 2012 style: the train split gathers a second folder (indoor85's trainval here,
+    listed as its train split), the test split stays the first folder's."""
+    from repmet.config import load_config
+    from repmet.methods.detector import load_detection_split
+
+    indoor = tmp_path / "indoor-train"
+    (indoor / "ImageSets" / "Main").mkdir(parents=True)
+    for folder in ("JPEGImages", "Annotations"):
+        (indoor / folder).symlink_to(data_root / "indoor85-voc" / folder)
+    (indoor / "ImageSets" / "Main" / "train.txt").write_text(
+        (data_root / "indoor85-voc" / "ImageSets" / "Main" / "trainval.txt").read_text())
+    (tmp_path / "fsod-mini").symlink_to(data_root / "fsod-mini")
+    config = load_config("configs/repmet_detection_fsod_lite0_cpu.yaml",
+                         [f"data.root={tmp_path}", "detection.extra_train_folders=[indoor-train]"])
+    train, test = load_detection_split(config, "train"), load_detection_split(config, "test")
+    fsod_train, indoor_train = load_voc_detection(data_root / "fsod-mini", "train"), load_voc_detection(indoor, "train")
+    assert len(train) == len(fsod_train) + len(indoor_train) == 887 + 59 and len(test) == 378
+    assert train.class_names == sorted(set(fsod_train.class_names) | set(indoor_train.class_names))
+
+    def counts_by_name(split):
+        return {name: int(n) for name, n in zip(split.class_names, split.box_counts()) if n}
+
+    merged, a, b = counts_by_name(train), counts_by_name(fsod_train), counts_by_name(indoor_train)
+    assert merged == {name: a.get(name, 0) + b.get(name, 0) for name in set(a) | set(b)}
+    first_indoor = train.images[len(fsod_train)]
+    assert first_indoor.path == indoor_train.images[0].path
+    assert [train.class_names[i] for i in first_indoor.labels] == [indoor_train.class_names[i]
+                                                                    for i in indoor_train.images[0].labels]

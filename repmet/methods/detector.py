@@ -17,7 +17,7 @@ from torch import nn
 from repmet.config import ExperimentConfig, at_least, between, positive
 from repmet.data import default_data_root
 from repmet.data.detection import (BaseNovelClasses, BaseTrainingImage, DetectionSplit, base_training_images,
-                                   load_coco_detection, load_voc_detection)
+                                   load_coco_detection, load_voc_detection, merge_splits)
 from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from repmet.errors import UserError
 from repmet.methods.base import EvalRequest, Method, TrainedGallery
@@ -35,6 +35,9 @@ class DetectionConfig:
 
     format: Literal["voc", "coco"] = "voc"
     folder: str = "fsod-mini"  # the dataset folder under data.root
+    # More folders of the same layout whose data.train_split joins training and the support
+    # pool (VOC 2007 + 2012 trainval: folder VOCdevkit/VOC2007, extra [VOCdevkit/VOC2012]).
+    extra_train_folders: list[str] = field(default_factory=list)
     classes_file: Optional[str] = "classes.txt"  # base/novel split, relative to the dataset folder (or absolute)
     base_classes: Optional[list[str]] = None  # instead of classes_file
     novel_classes: Optional[list[str]] = None
@@ -77,14 +80,21 @@ class DetectorPreprocess:
         return cls(int(data["min_size"]), int(data["max_size"]), tuple(data["mean"]), tuple(data["std"]))
 
 
-def dataset_folder(config: ExperimentConfig) -> Path:
+def dataset_folder(config: ExperimentConfig, name: str | None = None) -> Path:
     root = Path(config.data.root).expanduser() if config.data.root else default_data_root()
-    return root / config.detection.folder
+    return root / (name or config.detection.folder)
 
 
 def load_detection_split(config: ExperimentConfig, split: str) -> DetectionSplit:
-    folder = dataset_folder(config)
-    if config.detection.format == "voc":
+    """``split`` of the dataset folder; the train split also gathers the extra train folders."""
+    folders = [dataset_folder(config)]
+    if split == config.data.train_split:
+        folders += [dataset_folder(config, name) for name in config.detection.extra_train_folders]
+    return merge_splits([_load_folder(config.detection.format, folder, split) for folder in folders])
+
+
+def _load_folder(format: str, folder: Path, split: str) -> DetectionSplit:
+    if format == "voc":
         return load_voc_detection(folder, split)
     return load_coco_detection(folder / f"{split}.json", folder / "images", f"{folder.name} {split} ({folder})")
 

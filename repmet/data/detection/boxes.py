@@ -102,3 +102,19 @@ class DetectionSplit:
 
 def boxes_array(rows: list[tuple[float, float, float, float]]) -> np.ndarray:
     return np.asarray(rows, np.float32).reshape(-1, 4)
+
+
+def merge_splits(splits: list[DetectionSplit]) -> DetectionSplit:
+    """One split of the images of several (e.g. VOC 2007 and 2012 trainval), labels remapped to
+    the sorted union of their classes."""
+    if len(splits) == 1:
+        return splits[0]
+    class_names = sorted({name for split in splits for name in split.class_names})
+    images = []
+    for split in splits:
+        remap = np.asarray([class_names.index(name) for name in split.class_names], np.int64)
+        images += [BoxedImage(i.path, i.width, i.height, i.boxes, remap[i.labels], i.difficult) for i in split.images]
+    repairs = [split.repairs for split in splits if split.repairs]
+    return DetectionSplit(images, class_names, " + ".join(split.description for split in splits),
+                          "\n".join(repairs) if repairs else None)
+
