@@ -1,7 +1,11 @@
 """Draw a trained detector's detections on a few test images, after enrolling the novel classes
 from K support boxes of the train split (one seeded episode), to PNG files.
 
-    python benchmarks/draw_detections.py CHECKPOINT --out DIR [--images 4] [--shot 5] [--score 0.5]
+    python benchmarks/draw_detections.py CHECKPOINT --out DIR [--images 4] [--shot 5] [--score 0.5] \
+        [--sheet FILE.png]
+
+``--sheet`` also puts the drawn images side by side, each scaled to 300 px high, in one PNG
+(the README's picture).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from repmet.data.detection import sample_support
 from repmet.evaluate.detection import cache_rois, detect_cached, enrolled_representatives
@@ -31,6 +35,7 @@ def main() -> None:
     parser.add_argument("--shot", type=int, default=5)
     parser.add_argument("--score", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sheet", default=None, help="also write all drawn images side by side to this PNG")
     args = parser.parse_args()
     trained = open_checkpoint(args.checkpoint)
     config, model = trained.config, trained.model.eval()
@@ -51,19 +56,34 @@ def main() -> None:
     found = detect_cached(model, cache_rois(model, subset, torch.device("cpu"), False), base_ids + novel_ids)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    drawn = []
     for image, detections in zip(subset.images, found):
         picture = open_rgb(image.path)
         draw = ImageDraw.Draw(picture)
+        font = ImageFont.load_default(size=max(12, picture.height // 28))  # readable once scaled to the sheet
+        line = max(2, picture.height // 200)
         for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
             if score < args.score:
                 continue
             colour = COLOURS[int(label) % len(COLOURS)]
-            draw.rectangle([float(v) for v in box], outline=colour, width=3)
+            draw.rectangle([float(v) for v in box], outline=colour, width=line)
             tag = f"{test.class_names[label]}{' (novel)' if label in novel_ids else ''} {score:.2f}"
-            draw.text((float(box[0]) + 3, float(box[1]) + 2), tag, fill=colour)
+            draw.text((float(box[0]) + 3, float(box[1]) + 2), tag, fill=colour, font=font, stroke_width=2,
+                      stroke_fill="black")
         target = out / f"{image.path.stem}.png"
         picture.save(target)
+        drawn.append(picture)
         print(f"{target}: {int((detections.scores >= args.score).sum())} detections")
+    if args.sheet:
+        height = 300
+        scaled = [p.resize((round(p.width * height / p.height), height), Image.LANCZOS) for p in drawn]
+        sheet = Image.new("RGB", (sum(p.width for p in scaled) + 4 * (len(scaled) - 1), height), "white")
+        x = 0
+        for picture in scaled:
+            sheet.paste(picture, (x, 0))
+            x += picture.width + 4
+        sheet.save(args.sheet, optimize=True)
+        print(f"{args.sheet}: {len(scaled)} images side by side")
 
 
 if __name__ == "__main__":
