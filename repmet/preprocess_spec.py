@@ -3,6 +3,7 @@ run by the runtime (``repmet.runtime.preprocess``). Standard library only."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 # What metadata.json may name (its JSON Schema, repmet.runtime.artifact_schema, reads these).
@@ -43,3 +44,10 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessSpec":
         return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+
+
+def detection_canvas_size(max_size: int) -> int:
+    """The exported detector's square input: ``max_size`` rounded up to a multiple of 32 (the
+    FPN's coarsest stride), large enough for any image resized to at most ``max_size``."""
+    return int(math.ceil(max_size / 32) * 32)
+

@@ -205,11 +205,12 @@ def test_an_artifact_or_gallery_without_a_fingerprint_is_refused(omniglot_artifa
 
 
 # ---------------------------------------------------------------- task and formats
-def test_a_detection_artifact_is_not_loaded_as_a_classifier(omniglot_artifact, tmp_path):
+def test_a_classifier_artifact_relabelled_as_a_detector_is_refused(omniglot_artifact, tmp_path):
+    """The task decides the schema: a detection artifact needs its detection section and graphs
+    (the classifier's refusal of a real detector artifact: tests/test_detector_artifact.py)."""
     copy = tampered_copy(omniglot_artifact, tmp_path / "detector", setter("task", "detection"))
-    assert Artifact.open(copy).task == "detection"
-    with pytest.raises(UserError, match=f"{copy} is a detection artifact; load it with FewShotDetector"):
-        FewShotClassifier.load(copy, backend="onnxruntime")
+    with pytest.raises(UserError, match="metadata.json: detection is missing; export the artifact again"):
+        Artifact.open(copy)
 
 
 def test_a_missing_format_names_the_export_option_that_exists(omniglot_artifact):

@@ -18,12 +18,14 @@ import torch
 import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
+from repmet.export.detector_artifact import build_detector_artifact
 from repmet.export.exportable import ExportableModel, load_exportable
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
 from repmet.formats import CLI_FORMATS, EAGER_BACKEND, by_cli_name
+from repmet.methods import open_checkpoint
 from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha256_of
 from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
 
@@ -47,8 +49,19 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     out = Path(out)
     require_replaceable(out)
 
+    trained = open_checkpoint(checkpoint)
+    if trained.method.task == "detection":
+        return _write_atomically(out, lambda work: build_detector_artifact(trained, checkpoint, work, formats,
+                                                                           data_root, log))
     model = load_exportable(checkpoint)
     images, described = sample_images(model, data_root, samples_dir)
+    return _write_atomically(out, lambda work: _build(model, checkpoint, work, formats, opset, fp16, max_batch,
+                                                      images, described, log))
+
+
+def _write_atomically(out: Path, build: Callable[[Path], dict]) -> dict:
+    """``build(work)`` fills a temporary folder beside ``out`` and returns the metadata; the folder
+    replaces ``out`` only when it succeeded."""
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
@@ -58,7 +71,8 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
         with warnings.catch_warnings():
             # shapes read as ints while tracing: intended, the input size of an artifact is fixed
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            metadata = _build(model, checkpoint, work, formats, opset, fp16, max_batch, images, described, log)
+            metadata = build(work)
+            _write_metadata(work, metadata)
         require_replaceable(out)  # again: the folder may have changed during the export
         if out.exists():
             shutil.rmtree(out)

@@ -41,5 +41,9 @@ def detection_logits(distances: torch.Tensor, sigma: float, min_background: floa
     together. Background is kept above ``min_background`` so that its log stays finite when an
     RoI sits on a representative."""
     logits = class_logits(distances, sigma)  # log P(c) <= 0
-    background = (-torch.expm1(logits.max(dim=1, keepdim=True).values)).clamp_min(min_background)
+    best = logits.max(dim=1, keepdim=True).values
+    # expm1 is exact near P = 1 but has no ONNX op; exported graphs use 1 - exp (the clamp below
+    # hides the difference)
+    background = (1.0 - torch.exp(best)) if torch.onnx.is_in_onnx_export() else -torch.expm1(best)
+    background = background.clamp_min(min_background)
     return torch.cat([background.log(), logits], dim=1)

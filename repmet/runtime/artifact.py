@@ -17,8 +17,8 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from repmet.errors import UserError
 from repmet.formats import CLI_FORMATS, by_graph_key
-from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, GRAPH_FILE_KEYS, NO_FINGERPRINT, PATTERN_MEANINGS,
-                                            SCHEMA_VERSION)
+from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
+                                            NO_FINGERPRINT, PATTERN_MEANINGS, SCHEMA_VERSION)
 from repmet.runtime.preprocess import PreprocessSpec
 
 METADATA_FILE = "metadata.json"
@@ -145,6 +145,16 @@ def _describe(error: ValidationError, meta_path: Path) -> str:
 
 def _check_consistency(metadata: dict, meta_path: Path) -> None:
     """What the schema cannot say: values that must agree with each other."""
+    if metadata["task"] == "classification":
+        _check_classifier_consistency(metadata, meta_path)
+    files = metadata["files"]
+    for key, name in _referenced_files(metadata):
+        if name not in files:
+            _inconsistent(meta_path, key, name, "it is not listed in files, so it would be loaded without "
+                                                "its sha256 being checked")
+
+
+def _check_classifier_consistency(metadata: dict, meta_path: Path) -> None:
     channels = metadata["input"]["channels"]
     preprocess = metadata["preprocess"]
     color_channels = 1 if preprocess["color"] == "L" else 3
@@ -159,18 +169,15 @@ def _check_consistency(metadata: dict, meta_path: Path) -> None:
         if metadata["input"][side] != preprocess["crop"]:
             _inconsistent(meta_path, "preprocess.crop", preprocess["crop"],
                           f"preprocessing makes crop x crop images, input.{side} is {metadata['input'][side]}")
-    files = metadata["files"]
-    for key, name in _referenced_files(metadata):
-        if name not in files:
-            _inconsistent(meta_path, key, name, "it is not listed in files, so it would be loaded without "
-                                                "its sha256 being checked")
 
 
 def _referenced_files(metadata: dict) -> Iterator[tuple[str, str]]:
     """(key path, file name) of every file the runtime may load."""
+    roles = DETECTION_GRAPH_FILE_KEYS if metadata["task"] == "detection" else GRAPH_FILE_KEYS
     for fmt, graph in metadata["graphs"].items():
-        for role in GRAPH_FILE_KEYS:
-            yield f"graphs.{fmt}.{role}", graph[role]
+        for role in roles:
+            if role in graph:
+                yield f"graphs.{fmt}.{role}", graph[role]
     for key in ("model", "gallery"):
         if metadata[key] is not None:
             yield key, metadata[key]

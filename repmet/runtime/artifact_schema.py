@@ -133,6 +133,45 @@ _GRAPHS = {
     },
 }
 
+# A detector's preprocessing: exactly DetectorPreprocess's fields (torchvision's resize rule).
+_DETECTION_PREPROCESS = {
+    "type": "object",
+    "required": ["kind", "min_size", "max_size", "mean", "std"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"const": "detection"},
+        "min_size": _int(1, MAX_SIDE),
+        "max_size": _int(1, MAX_SIDE),
+        "mean": _per_channel(),
+        "std": _per_channel(exclusive_minimum=0),
+    },
+}
+
+# A detector's graphs: the detection graph (image, image size, gallery -> fixed-size detections)
+# and the box-embedding graph (image, boxes -> embeddings, for enrollment); under "onnx" also
+# the TensorRT-parser variants (RoI pooling as the ROIAlign_TRT plugin).
+DETECTION_GRAPH_FILE_KEYS: tuple[str, ...] = ("detection", "box_embedding", "detection_trt", "box_embedding_trt")
+_DETECTION_GRAPHS = {
+    "type": "object",
+    "propertyNames": {"enum": [f.graph_key for f in FORMATS]},
+    "additionalProperties": {
+        "type": "object",
+        "required": ["detection", "box_embedding"],
+        "properties": {key: _FILE for key in DETECTION_GRAPH_FILE_KEYS},
+    },
+}
+
+_DETECTION = {
+    "type": "object",
+    "required": ["max_detections", "canvas"],
+    "properties": {
+        "max_detections": _int(1, 10_000),
+        "canvas": _int(32, MAX_SIDE),
+        "score_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "nms_iou": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+
 ARTIFACT_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "repmet artifact metadata.json",
@@ -146,17 +185,20 @@ ARTIFACT_SCHEMA: dict = {
         "method": {"type": "string"},
         "source_checkpoint": {"type": "string"},
         "input": _INPUT,
-        "preprocess": _PREPROCESS,
         "embedding": _EMBEDDING,
         "head": _HEAD,
         "class_names": _strings(MAX_CLASSES),
         "gallery": _FILE_OR_NULL,
         "model": _FILE_OR_NULL,
-        "graphs": _GRAPHS,
         "versions": {"type": "object"},
         "verification": {"type": "object"},
         "files": _FILES,
     },
+    # the task decides what preprocessing and graphs mean
+    "if": {"properties": {"task": {"const": "detection"}}},
+    "then": {"required": ["detection"],
+             "properties": {"preprocess": _DETECTION_PREPROCESS, "graphs": _DETECTION_GRAPHS, "detection": _DETECTION}},
+    "else": {"properties": {"preprocess": _PREPROCESS, "graphs": _GRAPHS}},
 }
 
 # The keys of graphs[*] that name files (the others, e.g. opset, are descriptions).

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
+import torch
 from torch import nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.rpn import RPNHead
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops.poolers import initLevelMapper
 
 from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from repmet.models.detection.canvas_transform import CanvasTransform
 from repmet.models.detection.ignoring_rpn import IgnoringRegionProposalNetwork
 from repmet.models.detection.repmet_box_predictor import RepMetBoxPredictor
 from repmet.models.detection.repmet_roi_heads import RepMetRoIHeads
@@ -50,6 +54,7 @@ def build_repmet_faster_rcnn(backbone: nn.Module, num_classes: int, reps_per_cla
         pre_nms_top_n={"training": size.rpn_pre_nms_train, "testing": size.rpn_pre_nms_test},
         post_nms_top_n={"training": size.rpn_post_nms_train, "testing": size.rpn_post_nms_test}, nms_thresh=0.7)
     pool = MultiScaleRoIAlign(levels, output_size=7, sampling_ratio=size.sampling_ratio)
+    fix_pool_scales(pool, backbone)
     box_head = TwoMLPHead(backbone.out_channels * 7 * 7, size.box_head_dim)
     predictor = RepMetBoxPredictor(size.box_head_dim, size.embedding_hidden, size.embedding_dim, num_classes,
                                    reps_per_class, sigma, distance)
@@ -58,5 +63,20 @@ def build_repmet_faster_rcnn(backbone: nn.Module, num_classes: int, reps_per_cla
                                bbox_reg_weights=None, score_thresh=0.05, nms_thresh=0.5,
                                detections_per_img=size.detections_per_image, margin_alpha=margin_alpha,
                                margin_weight=margin_weight)
-    transform = GeneralizedRCNNTransform(size.min_size, size.max_size, list(IMAGENET_MEAN), list(IMAGENET_STD))
+    transform = CanvasTransform(size.min_size, size.max_size, list(IMAGENET_MEAN), list(IMAGENET_STD))
     return GeneralizedRCNN(backbone, rpn, roi_heads, transform)
+
+
+def fix_pool_scales(pool: MultiScaleRoIAlign, backbone: nn.Module, probe: int = 128) -> None:
+    """Set the RoI pooler's level scales from the backbone's strides. torchvision infers them at
+    the first forward from the feature size over the (unpadded) image size and keeps them, which
+    gives a wrong scale when an image is much smaller than its padded batch (a 320 px image on
+    the 512 px export canvas made stride 8 look like stride 4)."""
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        maps = backbone(torch.zeros(1, 3, probe, probe))
+    backbone.train(was_training)
+    pool.scales = [2.0 ** round(math.log2(maps[name].shape[-2] / probe)) for name in pool.featmap_names]
+    pool.map_levels = initLevelMapper(int(-math.log2(pool.scales[0])), int(-math.log2(pool.scales[-1])))
+

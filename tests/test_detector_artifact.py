@@ -1,0 +1,124 @@
+"""The detector's artifact (metric-export of the shipped fsod-mini detector) and the
+FewShotDetector runtime on real images: enrollment from boxes and detection through ONNX
+Runtime and torch against the eager model, gallery files, and bad input."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from conftest import PROJECT_ROOT
+from repmet.data.detection import load_voc_detection, sample_support
+from repmet.errors import UserError
+from repmet.evaluate.detection import enrolled_representatives, image_tensor
+from repmet.export.artifact_writer import export_artifact
+from repmet.methods import open_checkpoint
+from repmet.runtime import Artifact, FewShotClassifier, FewShotDetector
+
+SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"
+
+
+@pytest.fixture(scope="module")
+def detector_artifact(data_root, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("artifacts") / "fsod_detector"
+    export_artifact(str(SHIPPED_DETECTOR), out, ["onnx"], data_root=str(data_root), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fsod(data_root):
+    root = data_root / "fsod-mini"
+    return load_voc_detection(root, "train"), load_voc_detection(root, "test")
+
+
+def examples_of(split, name, count):
+    index = split.class_names.index(name)
+    return [(image.path, image.boxes[image.labels == index]) for image in split.images
+            if (image.labels == index).any()][:count]
+
+
+def test_the_artifact_is_a_verified_detection_artifact(detector_artifact):
+    artifact = Artifact.open(detector_artifact)
+    meta = artifact.metadata
+    assert meta["task"] == "detection" and meta["detection"]["canvas"] == 512
+    assert set(meta["graphs"]["onnx"]) >= {"detection", "box_embedding", "detection_trt", "box_embedding_trt"}
+    check = meta["verification"]["onnx"]
+    assert check["passed"] and check["detections"] >= 100 and check["unmatched"] <= 0.01 * check["detections"]
+    assert check["max_abs_box_embedding"] <= 1e-4
+    with pytest.raises(UserError, match="is a detection artifact; load it with FewShotDetector"):
+        FewShotClassifier.load(detector_artifact, backend="onnxruntime")
+
+
+def test_a_classifier_artifact_is_not_loaded_as_a_detector(omniglot_artifact):
+    with pytest.raises(UserError, match="is a classification artifact; load it with FewShotClassifier"):
+        FewShotDetector.load(omniglot_artifact)
+
+
+def test_enrolled_classes_are_detected_as_the_eager_model_detects_them(detector_artifact, fsod, data_root):
+    """Runtime enrollment + detection (ONNX Runtime and torch) against metric-eval's own
+    enrollment (evaluate.detection) and the eager torchvision model, on real images."""
+    train, test = fsod
+    trained = open_checkpoint(SHIPPED_DETECTOR)
+    model = trained.model.eval()
+    predictor = model.roi_heads.box_predictor
+    novel = ["Ambulance", "starfish"]
+    support = sample_support(train, novel, 3, 0, 0)
+    reps = enrolled_representatives(model, support, predictor.reps_per_class, 0, torch.device("cpu"))
+    predictor.set_representatives(torch.cat([trained.gallery.representatives, reps]))
+    names = list(trained.class_names) + novel
+    pictures = [im for im in test.images if np.isin(im.labels, [test.class_names.index(n) for n in novel]).any()][:3]
+    for backend in ("onnxruntime", "torch"):
+        detector = FewShotDetector.load(detector_artifact, backend=backend)
+        for name, boxes in support.items():
+            detector.enroll(name, [(item.image.path, item.box[None]) for item in boxes])
+        assert detector.labels == names
+        total = missing = 0
+        for image, found in zip(pictures, detector.detect([p.path for p in pictures], score_threshold=0.05)):
+            with torch.no_grad():
+                (eager,) = model([image_tensor(image.path)])
+            boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+            labels, scores = [d.label for d in found], np.array([d.score for d in found])
+            for box, score, label in zip(eager["boxes"], eager["scores"].numpy(), eager["labels"].tolist()):
+                total += 1
+                same = np.array([lab == names[label - 1] for lab in labels], bool) & (
+                    box_iou(box[None], torch.from_numpy(boxes))[0].numpy() >= 0.99)
+                if not same.any() or np.abs(scores[same] - score).min() > 1e-3:
+                    missing += 1
+        assert total >= 30 and missing <= 0.02 * total, (backend, missing, total)
+
+
+def test_the_gallery_round_trips_and_refuses_another_models(detector_artifact, omniglot_artifact, fsod, tmp_path):
+    train, _ = fsod
+    detector = FewShotDetector.load(detector_artifact)
+    detector.enroll("Ambulance", examples_of(train, "Ambulance", 2))
+    saved = detector.save_gallery(tmp_path / "gallery.npz")
+    again = FewShotDetector.load(detector_artifact)
+    again.load_gallery(saved)
+    assert again.labels == detector.labels
+    np.testing.assert_array_equal(again.gallery.representatives, detector.gallery.representatives)
+    other = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    other.enroll("a", [np.zeros((28, 28), np.uint8) + 255])
+    with pytest.raises(UserError, match="was made with another model"):
+        again.load_gallery(other.save_gallery(tmp_path / "omniglot.npz"))
+    assert again.labels == detector.labels
+
+
+def test_bad_enrollment_input_is_a_sentence_and_changes_nothing(detector_artifact, fsod, tmp_path):
+    train, _ = fsod
+    detector = FewShotDetector.load(detector_artifact)
+    before = detector.labels
+    path, boxes = examples_of(train, "Ambulance", 1)[0]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    for examples, message in [([], "from zero examples"),
+                              ([(path, [[10, 10, 5, 40]])], "is empty"),
+                              ([(path, [[0, 0, 10_000, 40]])], "lies outside the"),
+                              ([(path, [])], "no boxes"),
+                              ([(path, boxes), (broken, [[0, 0, 4, 4]])], "broken.jpg")]:
+        with pytest.raises(UserError, match=message):
+            detector.enroll("Ambulance", examples)
+        assert detector.labels == before
+    with pytest.raises(UserError, match="not one a detector runs on"):
+        FewShotDetector.load(detector_artifact, backend="tensorrt")
