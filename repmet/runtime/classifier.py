@@ -3,7 +3,6 @@ classify, no retraining and no re-export (the representatives are an input of th
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -15,6 +14,7 @@ from repmet.imaging import ImageInput
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.backends import Backend, create_backend
 from repmet.runtime.gallery import Gallery
+from repmet.runtime.gallery_serving import GalleryServing, check_label
 from repmet.runtime.preprocess import preprocess_batch
 
 DEFAULT_BATCH = 32
@@ -36,7 +36,7 @@ class Prediction:
         return self.posteriors[0]
 
 
-class FewShotClassifier:
+class FewShotClassifier(GalleryServing):
     """``FewShotClassifier.load(DIR)``, then ``enroll(label, images)`` and ``classify(images)``.
 
     Images are paths, PIL images or uint8 arrays, prepared exactly as the training evaluation
@@ -49,15 +49,7 @@ class FewShotClassifier:
         _require_classification(artifact)
         self.artifact, self.backend, self.batch_size = artifact, backend, batch_size
         self.preprocess_spec = artifact.preprocess
-        meta = artifact.metadata
-        self.reps_per_class = int(meta["head"]["reps_per_class"])
-        self.embedding_dim = int(meta["embedding"]["dim"])
-        self.fingerprint = artifact.fingerprint
-        self._write_lock = threading.Lock()
-        self._gallery = self._empty_gallery()
-        if meta.get("gallery"):
-            trained = artifact.file(meta["gallery"])
-            self._gallery = self._checked(Gallery.load(trained), trained)
+        self._serve_gallery(artifact)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0,
@@ -68,60 +60,15 @@ class FewShotClassifier:
         _require_classification(artifact)  # before a backend loads the graphs
         return cls(artifact, create_backend(artifact, backend, device, threads), batch_size)
 
-    # ------------------------------------------------------------------ gallery
-    @property
-    def labels(self) -> list[str]:
-        return list(self._gallery.labels)
-
-    @property
-    def gallery(self) -> Gallery:
-        return self._gallery
-
+    # ------------------------------------------------------------------ gallery (and GalleryServing)
     def enroll(self, label: str, images: Sequence[ImageInput] | ImageInput, seed: int = 0) -> None:
         """Add ``label`` (or replace it) from its images; more than K shots are reduced to K
         representatives by k-means."""
-        if not isinstance(label, str) or not label:
-            raise UserError(f"a label must be a non-empty string, got {label!r}")
+        check_label(label)
         images = _as_list(images)
         if not images:
             raise UserError(f"cannot enroll {label!r} from zero images; give at least one")
-        embeddings = self.embed(images)
-        with self._write_lock:
-            self._gallery = self._gallery.with_class(label, embeddings, seed)
-
-    def remove(self, label: str) -> None:
-        with self._write_lock:
-            self._gallery = self._gallery.without_class(label)
-
-    def clear(self) -> None:
-        """Remove every class (the trained ones included)."""
-        with self._write_lock:
-            self._gallery = self._empty_gallery()
-
-    def save_gallery(self, path: str | Path) -> Path:
-        return self._gallery.save(path)
-
-    def load_gallery(self, path: str | Path) -> None:
-        gallery = self._checked(Gallery.load(path), path)
-        with self._write_lock:
-            self._gallery = gallery
-
-    def _empty_gallery(self) -> Gallery:
-        return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
-
-    def _checked(self, gallery: Gallery, where: str | Path) -> Gallery:
-        """``gallery``, if it was made with this artifact's embedding."""
-        # Compared first: another model of the same size fits every shape and answers nonsense.
-        if self.fingerprint and gallery.fingerprint != self.fingerprint:
-            raise UserError(f"gallery {where} was made with another model: its embedding fingerprint is "
-                            f"{gallery.fingerprint or 'missing'}, the embedding of {self.artifact.folder} has "
-                            f"{self.fingerprint}; enroll the classes again with this artifact and save a new "
-                            f"gallery")
-        if gallery.embedding_dim != self.embedding_dim or gallery.reps_per_class != self.reps_per_class:
-            raise UserError(f"gallery {where} holds {gallery.reps_per_class} x {gallery.embedding_dim}-d "
-                            f"representatives per class; this model needs {self.reps_per_class} x "
-                            f"{self.embedding_dim}-d (was it saved from another model?)")
-        return gallery
+        self._add_class(label, self.embed(images), seed)
 
     # ------------------------------------------------------------------ inference
     def embed(self, images: Sequence[ImageInput] | ImageInput) -> np.ndarray:

@@ -7,7 +7,6 @@ Backends: ``onnxruntime`` (the artifact's detection.onnx and box_embedding.onnx;
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +17,7 @@ from repmet.errors import UserError
 from repmet.imaging import ImageInput, open_image
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
-from repmet.runtime.gallery import Gallery
+from repmet.runtime.gallery_serving import GalleryServing, check_label
 
 DETECTOR_BACKENDS = ("auto", "onnxruntime", "torch")
 
@@ -86,22 +85,16 @@ class _TorchDetector:
             return self._embed(self._tensor(image.tensor), self._tensor(boxes)).cpu().numpy()
 
 
-class FewShotDetector:
+class FewShotDetector(GalleryServing):
     """``FewShotDetector.load(DIR)``, then ``enroll(label, [(image, boxes), ...])`` and
     ``detect(images)``. ``detect`` may run in several threads; ``enroll``, ``remove`` and
     ``load_gallery`` swap in a new immutable gallery. A call that fails changes nothing."""
 
     def __init__(self, artifact: Artifact, backend) -> None:
         self.artifact, self.backend = artifact, backend
-        meta = artifact.metadata
-        spec = meta["preprocess"]
+        spec = artifact.metadata["preprocess"]
         self._preprocess = (spec["min_size"], spec["max_size"], spec["mean"], spec["std"])
-        self.reps_per_class = int(meta["head"]["reps_per_class"])
-        self.embedding_dim = int(meta["embedding"]["dim"])
-        self.fingerprint = artifact.fingerprint
-        self._write_lock = threading.Lock()
-        trained = artifact.file(meta["gallery"])
-        self._gallery = self._checked(Gallery.load(trained), trained)
+        self._serve_gallery(artifact)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
@@ -117,21 +110,12 @@ class FewShotDetector:
                                                                                                    threads)
         return cls(artifact, runner)
 
-    # ------------------------------------------------------------------ gallery
-    @property
-    def labels(self) -> list[str]:
-        return list(self._gallery.labels)
-
-    @property
-    def gallery(self) -> Gallery:
-        return self._gallery
-
+    # ------------------------------------------------------------------ gallery (and GalleryServing)
     def enroll(self, label: str, examples: Sequence[tuple[ImageInput, Sequence[Sequence[float]]]],
                seed: int = 0) -> None:
         """Add ``label`` (or replace it) from ``(image, boxes)`` pairs, boxes as ``[x1, y1, x2, y2]``
         in the image's pixels; more boxes than K are reduced to K representatives by k-means."""
-        if not isinstance(label, str) or not label:
-            raise UserError(f"a label must be a non-empty string, got {label!r}")
+        check_label(label)
         if not examples:
             raise UserError(f"cannot enroll {label!r} from zero examples; give at least one (image, boxes) pair")
         rows = []
@@ -143,32 +127,7 @@ class FewShotDetector:
             prepared = self._prepare(image, name)
             checked = _checked_boxes(boxes, prepared.original_size, name)
             rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))
-        embeddings = np.concatenate(rows)
-        with self._write_lock:
-            self._gallery = self._gallery.with_class(label, embeddings, seed)
-
-    def remove(self, label: str) -> None:
-        with self._write_lock:
-            self._gallery = self._gallery.without_class(label)
-
-    def save_gallery(self, path: str | Path) -> Path:
-        return self._gallery.save(path)
-
-    def load_gallery(self, path: str | Path) -> None:
-        gallery = self._checked(Gallery.load(path), path)
-        with self._write_lock:
-            self._gallery = gallery
-
-    def _checked(self, gallery: Gallery, where) -> Gallery:
-        if gallery.fingerprint != self.fingerprint:
-            raise UserError(f"gallery {where} was made with another model: its embedding fingerprint is "
-                            f"{gallery.fingerprint or 'missing'}, the detector {self.artifact.folder} has "
-                            f"{self.fingerprint}; enroll the classes again with this artifact and save a new gallery")
-        if gallery.embedding_dim != self.embedding_dim or gallery.reps_per_class != self.reps_per_class:
-            raise UserError(f"gallery {where} holds {gallery.reps_per_class} x {gallery.embedding_dim}-d "
-                            f"representatives per class; this detector needs {self.reps_per_class} x "
-                            f"{self.embedding_dim}-d")
-        return gallery
+        self._add_class(label, np.concatenate(rows), seed)
 
     # ------------------------------------------------------------------ detection
     def detect(self, images: Sequence[ImageInput] | ImageInput, score_threshold: float = 0.5) -> list[list[Detection]]:
