@@ -15,17 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from repmet.data.detection import sample_support
 from repmet.evaluate.detection import cache_rois, detect_cached, enrolled_representatives
 from repmet.imaging import open_rgb
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes, load_detection_split
-
-COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255)]
-
+from repmet.runtime.detector import Detection
+from repmet.runtime.draw import draw_detections
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,23 +55,17 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     drawn = []
+    names = test.class_names
     for image, detections in zip(subset.images, found):
-        picture = open_rgb(image.path)
-        draw = ImageDraw.Draw(picture)
-        font = ImageFont.load_default(size=max(12, picture.height // 28))  # readable once scaled to the sheet
-        line = max(2, picture.height // 200)
-        for box, score, label in zip(detections.boxes, detections.scores, detections.labels):
-            if score < args.score:
-                continue
-            colour = COLOURS[int(label) % len(COLOURS)]
-            draw.rectangle([float(v) for v in box], outline=colour, width=line)
-            tag = f"{test.class_names[label]}{' (novel)' if label in novel_ids else ''} {score:.2f}"
-            draw.text((float(box[0]) + 3, float(box[1]) + 2), tag, fill=colour, font=font, stroke_width=2,
-                      stroke_fill="black")
+        kept = [Detection(tuple(box), names[label], float(score))
+                for box, score, label in zip(detections.boxes, detections.scores, detections.labels)
+                if score >= args.score]
+        picture = draw_detections(open_rgb(image.path), kept, [names[i] for i in base_ids + novel_ids],
+                                  marked=classes.novel)
         target = out / f"{image.path.stem}.png"
         picture.save(target)
         drawn.append(picture)
-        print(f"{target}: {int((detections.scores >= args.score).sum())} detections")
+        print(f"{target}: {len(kept)} detections")
     if args.sheet:
         height = 300
         scaled = [p.resize((round(p.width * height / p.height), height), Image.LANCZOS) for p in drawn]

@@ -122,3 +122,52 @@ def test_bad_enrollment_input_is_a_sentence_and_changes_nothing(detector_artifac
         assert detector.labels == before
     with pytest.raises(UserError, match="not one a detector runs on"):
         FewShotDetector.load(detector_artifact, backend="tensorrt")
+
+
+def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detector_artifact, fsod, data_root,
+                                                                           tmp_path):
+    import json
+    import shutil
+    import subprocess
+
+    from PIL import Image
+
+    from conftest import script
+    from test_detection_data import voc_to_coco
+
+    train, test = fsod
+    source = data_root / "fsod-mini"
+    ambulance = train.class_names.index("Ambulance")
+    ids = [im.path.stem for im in train.images if set(im.labels.tolist()) == {ambulance}][:2]
+    voc = tmp_path / "support"
+    for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (voc / folder).mkdir(parents=True)
+    for image_id in ids:
+        shutil.copy(source / "JPEGImages" / f"{image_id}.jpg", voc / "JPEGImages")
+        shutil.copy(source / "Annotations" / f"{image_id}.xml", voc / "Annotations")
+    (voc / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids) + "\n")
+    coco = tmp_path / "coco"
+    shutil.copytree(voc / "JPEGImages", coco / "images")
+    (coco / "support.json").write_text(json.dumps(voc_to_coco(voc, "train")))
+    queries = [str(im.path) for im in test.images if ambulance in im.labels.tolist()][:2]
+
+    outputs = []
+    for support in (voc, coco / "support.json"):
+        run = subprocess.run([script("metric-predict"), str(detector_artifact), "--detect", "--support", str(support),
+                              *[a for q in queries for a in ("--query", q)], "--score", "0.3", "--json",
+                              "--draw", str(tmp_path / "drawn")], capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs.append(json.loads(run.stdout))
+    assert outputs[0]["predictions"] == outputs[1]["predictions"] and outputs[0]["classes"][-1] == "Ambulance"
+
+    detector = FewShotDetector.load(detector_artifact)
+    detector.enroll("Ambulance", [(voc / "JPEGImages" / f"{i}.jpg",
+                                   train.images[[im.path.stem for im in train.images].index(i)].boxes) for i in ids])
+    expected = detector.detect(queries, score_threshold=0.3)
+    for row, found in zip(outputs[0]["predictions"], expected, strict=True):
+        assert [d["label"] for d in row["detections"]] == [d.label for d in found]
+        assert np.allclose([d["score"] for d in row["detections"]], [d.score for d in found], atol=1e-6)
+    assert any(d["label"] == "Ambulance" for row in outputs[0]["predictions"] for d in row["detections"])
+    for query in queries:
+        drawn = Image.open(tmp_path / "drawn" / f"{Path(query).stem}.png")
+        assert drawn.size == Image.open(query).size

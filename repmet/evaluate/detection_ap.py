@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repmet.data.detection.boxes import DetectionSplit
+from repmet.annotations.boxes import DetectionSplit
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
 """``metric-predict DIR [--support FOLDER] --query IMAGE... [--top-k K] [--backend B] [--device D] [--json]``.
 
-Support folder: one subfolder per class, named by the class, holding its few images."""
+Support folder: one subfolder per class, named by the class, holding its few images.
+
+``metric-predict DIR --detect --support SUPPORT --query IMAGE... [--score S] [--draw OUT] [--json]``
+for a detector: SUPPORT is a Pascal VOC folder (the boxes of its ``--support-split``) or a
+COCO JSON file (images in ``images/`` beside it); every class with boxes there is enrolled
+beside the trained ones."""
 
 from __future__ import annotations
 
@@ -37,8 +42,9 @@ def _visible(folder: Path) -> list[Path]:
 
 @click.command()
 @click.argument("artifact", type=click.Path(file_okay=False))
-@click.option("--support", type=click.Path(file_okay=False), default=None,
-              help="Folder with one subfolder of images per class to enroll (default: the trained gallery).")
+@click.option("--support", type=click.Path(), default=None,
+              help="Folder with one subfolder of images per class to enroll (default: the trained gallery); "
+                   "with --detect, a VOC folder or a COCO JSON file.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="A gallery saved by save_gallery / --save-gallery, instead of the trained one.")
 @click.option("--save-gallery", type=click.Path(dir_okay=False), default=None,
@@ -50,10 +56,22 @@ def _visible(folder: Path) -> list[Path]:
               type=click.Choice(["auto", "torch", "torchscript", "onnxruntime", "tensorrt"]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")
+@click.option("--support-split", default="train", show_default=True, help="With --detect: the VOC split to enroll.")
+@click.option("--score", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --detect: the lowest score reported.")
+@click.option("--draw", type=click.Path(file_okay=False), default=None,
+              help="With --detect: write each query with its detections drawn to this folder (PNG).")
 @report_user_errors
 def main(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None,
-         queries: tuple[str, ...], top_k: int, backend: str, device: str, as_json: bool) -> None:
-    """Classify query images with an exported ARTIFACT, after enrolling the support classes."""
+         queries: tuple[str, ...], top_k: int, backend: str, device: str, as_json: bool, detect: bool,
+         support_split: str, score: float, draw: str | None) -> None:
+    """Classify query images with an exported ARTIFACT, after enrolling the support classes
+    (or, with --detect, find the support's boxed classes in them)."""
+    if detect:
+        _detect(artifact, support, gallery, save_gallery, list(queries), backend, device, as_json, support_split,
+                score, draw)
+        return
     classifier = FewShotClassifier.load(artifact, backend=backend, device=device)
     if gallery:
         classifier.load_gallery(gallery)
@@ -79,6 +97,66 @@ def main(artifact: str, support: str | None, gallery: str | None, save_gallery: 
     for q, p in zip(queries, predictions):
         ranked = ", ".join(f"{label} ({posterior:.3f})" for label, posterior in zip(p.labels, p.posteriors))
         click.echo(f"{q:<{width}}  {ranked}")
+
+
+
+def _detect(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None, queries: list[str],
+            backend: str, device: str, as_json: bool, support_split: str, score: float, draw: str | None) -> None:
+    from repmet.imaging import open_image
+    from repmet.runtime.detector import FewShotDetector
+    from repmet.runtime.draw import draw_detections
+
+    if backend not in ("auto", "onnxruntime", "torch"):
+        raise UserError(f"--backend {backend} does not run detectors yet; use auto, onnxruntime or torch")
+    detector = FewShotDetector.load(artifact, backend=backend, device=device)
+    if gallery:
+        detector.load_gallery(gallery)
+    enrolled = []
+    if support:
+        for label, examples in support_boxes(Path(support), support_split).items():
+            detector.enroll(label, examples)
+            enrolled.append(label)
+    if save_gallery:
+        detector.save_gallery(save_gallery)
+    found = detector.detect(queries, score_threshold=score)
+    if draw:
+        Path(draw).mkdir(parents=True, exist_ok=True)
+        for query, detections in zip(queries, found):
+            picture = draw_detections(open_image(query, "RGB"), detections, detector.labels, marked=enrolled)
+            picture.save(Path(draw) / f"{Path(query).stem}.png")
+    if as_json:
+        rows = [{"image": q, "detections": [{"box": list(d.box), "label": d.label, "score": d.score} for d in ds]}
+                for q, ds in zip(queries, found)]
+        click.echo(json.dumps({"backend": detector.backend.name, "classes": detector.labels, "predictions": rows},
+                              indent=2))
+        return
+    click.echo(f"[backend {detector.backend.name}; classes: {', '.join(detector.labels)}]")
+    for query, detections in zip(queries, found):
+        click.echo(f"{query}: {len(detections)} detections with score >= {score}")
+        for d in detections:
+            click.echo(f"  {d.label:<20} {d.score:.3f}  [{', '.join(f'{v:.1f}' for v in d.box)}]")
+
+
+def support_boxes(source: Path, split: str) -> dict[str, list]:
+    """{class: [(image path, boxes [M, 4])]} of a VOC folder's ``split`` or a COCO JSON file
+    (images in ``images/`` beside it); difficult boxes are left out."""
+    from repmet.annotations import load_coco_detection, load_voc_detection
+
+    if source.is_file():
+        boxed = load_coco_detection(source, source.parent / "images")
+    elif source.is_dir():
+        boxed = load_voc_detection(source, split)
+    else:
+        raise UserError(f"--support {source} does not exist; give a VOC folder or a COCO JSON file")
+    classes: dict[str, list] = {}
+    for image in boxed.images:
+        for index, name in enumerate(boxed.class_names):
+            keep = (image.labels == index) & ~image.difficult
+            if keep.any():
+                classes.setdefault(name, []).append((image.path, image.boxes[keep]))
+    if not classes:
+        raise UserError(f"--support {source} has no boxes to enroll")
+    return classes
 
 
 if __name__ == "__main__":

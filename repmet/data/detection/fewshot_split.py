@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repmet.data.detection.boxes import BoxedImage, DetectionSplit
+from repmet.annotations.boxes import BoxedImage, DetectionSplit
 from repmet.errors import UserError
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repmet.data.detection.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
+from repmet.annotations.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
 from repmet.errors import UserError
 
 

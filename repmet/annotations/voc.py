@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repmet.data.detection.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
+from repmet.annotations.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
 from repmet.errors import UserError
 
 LAYOUT_HELP = ("expected Pascal VOC's layout: JPEGImages/<id>.jpg, Annotations/<id>.xml and "
