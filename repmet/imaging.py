@@ -5,7 +5,7 @@ imports it without torch)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -93,3 +93,20 @@ def convert(image: Image.Image, mode: str = "RGB") -> Image.Image:
         background = Image.new("RGBA", image.size, (0, 0, 0, 255))
         image = Image.alpha_composite(background, image)
     return image.convert(mode)
+
+
+def as_image_list(images) -> list:
+    """One image (a path, a PIL image or an array) or a batch ``[N, H, W, C]`` or an iterable of
+    images -> a list of images."""
+    if isinstance(images, np.ndarray) and images.ndim == 4:  # a batch [N, H, W, C]
+        return list(images)
+    if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "mode"):  # one image
+        return [images]
+    if isinstance(images, Iterable):
+        return list(images)
+    raise UserError(f"expected an image or a list of images, got {type(images).__name__}")
+
+
+def image_name(image: ImageInput, index: int) -> str:
+    """What errors call image ``index`` of a call: its path, or its position and type."""
+    return str(image) if isinstance(image, (str, Path)) else f"#{index} ({type(image).__name__})"

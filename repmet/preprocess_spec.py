@@ -50,4 +50,3 @@ def detection_canvas_size(max_size: int) -> int:
     """The exported detector's square input: ``max_size`` rounded up to a multiple of 32 (the
     FPN's coarsest stride), large enough for any image resized to at most ``max_size``."""
     return int(math.ceil(max_size / 32) * 32)
-

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torchvision.ops import box_iou
 
 from conftest import PROJECT_ROOT
 from repmet.data.detection import load_voc_detection, sample_support
 from repmet.errors import UserError
 from repmet.evaluate.detection import enrolled_representatives, image_tensor
+from repmet.evaluate.detection_match import unmatched_detections
 from repmet.export.artifact_writer import export_artifact
 from repmet.methods import open_checkpoint
 from repmet.runtime import Artifact, FewShotClassifier, FewShotDetector
@@ -78,14 +78,12 @@ def test_enrolled_classes_are_detected_as_the_eager_model_detects_them(detector_
         for image, found in zip(pictures, detector.detect([p.path for p in pictures], score_threshold=0.05)):
             with torch.no_grad():
                 (eager,) = model([image_tensor(image.path)])
-            boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
-            labels, scores = [d.label for d in found], np.array([d.score for d in found])
-            for box, score, label in zip(eager["boxes"], eager["scores"].numpy(), eager["labels"].tolist()):
-                total += 1
-                same = np.array([lab == names[label - 1] for lab in labels], bool) & (
-                    box_iou(box[None], torch.from_numpy(boxes))[0].numpy() >= 0.99)
-                if not same.any() or np.abs(scores[same] - score).min() > 1e-3:
-                    missing += 1
+            reference = (eager["boxes"].numpy(), eager["scores"].numpy(),
+                         np.array([names[label - 1] for label in eager["labels"].tolist()]))
+            ours = (np.array([d.box for d in found], np.float32).reshape(-1, 4), np.array([d.score for d in found]),
+                    np.array([d.label for d in found]))
+            counted, unmatched = unmatched_detections(reference, ours, 0.99, 1e-3)
+            total, missing = total + counted, missing + unmatched
         assert total >= 30 and missing <= 0.02 * total, (backend, missing, total)
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from torchvision.ops import box_iou
 
 from repmet.data.detection import SupportBox
 from repmet.evaluate.detection import embed_boxes, image_tensor
+from repmet.evaluate.detection_match import unmatched_detections
 from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
 from repmet.export.detector_onnx import export_detector_onnx
 from repmet.imaging import open_rgb
@@ -61,12 +61,7 @@ def representatives(trained, extra: int = 0) -> torch.Tensor:
 
 def matched(reference, boxes, scores, labels, iou=0.99, score_tol=1e-3) -> tuple[int, int]:
     """(reference detections, those with no detection of the same label, IoU >= iou and a score within score_tol)."""
-    missing = 0
-    for box, score, label in zip(*reference):
-        same = (labels == label) & (box_iou(torch.as_tensor(box)[None], torch.as_tensor(boxes))[0].numpy() >= iou)
-        if not same.any() or np.abs(scores[same] - score).min() > score_tol:
-            missing += 1
-    return len(reference[0]), missing
+    return unmatched_detections(reference, (boxes, scores, labels), iou, score_tol)
 
 
 def test_the_torch_free_preprocessing_is_torchvisions(shipped, data_root):
@@ -116,7 +111,7 @@ def test_onnx_runtime_runs_the_portable_graphs_like_torch(shipped, pictures, tmp
         onnx.checker.check_model(onnx.load(tmp_path / name))
     session = onnxruntime.InferenceSession(str(tmp_path / files["detection"]), providers=["CPUExecutionProvider"])
     embedder = onnxruntime.InferenceSession(str(tmp_path / files["box_embedding"]), providers=["CPUExecutionProvider"])
-    graph, box_graph = DetectionGraph(model, canvas).eval(), BoxEmbeddingGraph(model, canvas).eval()
+    graph, box_graph = DetectionGraph(model, canvas).eval(), BoxEmbeddingGraph(model).eval()
     for extra in (0, 5):  # the trained classes, then 5 more enrolled: the gallery is an input
         reps = representatives(shipped, extra)
         for image in pictures[1:3]:
@@ -141,7 +136,7 @@ def test_onnx_runtime_runs_the_portable_graphs_like_torch(shipped, pictures, tmp
 
 def test_the_box_embedding_graph_is_eager_enrollment(shipped, pictures):
     model = shipped.model.eval()
-    box_graph = BoxEmbeddingGraph(model, model.transform.canvas).eval()
+    box_graph = BoxEmbeddingGraph(model).eval()
     image = pictures[2]
     support = [SupportBox(image, box) for box in image.boxes[:3]]
     eager = embed_boxes(model, support, torch.device("cpu")).numpy()

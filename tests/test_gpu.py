@@ -96,11 +96,10 @@ def test_the_detector_trains_and_detects_on_cuda_like_on_the_cpu(data_root, tmp_
     score within 1e-3 (a few may swap places at NMS ties, so at most a tenth go unmatched)."""
     import subprocess
 
-    from torchvision.ops import box_iou
-
     from conftest import PROJECT_ROOT, script
     from test_detector_training import copy_small_fsod, overrides
     from repmet.evaluate.detection import image_tensor
+    from repmet.evaluate.detection_match import unmatched_detections
     from repmet.methods.trained import open_checkpoint
 
     root = copy_small_fsod(data_root, tmp_path)
@@ -126,11 +125,9 @@ def test_the_detector_trains_and_detects_on_cuda_like_on_the_cpu(data_root, tmp_
     checked = unmatched = 0
     for c, g in zip(cpu, gpu, strict=True):
         keep = c["scores"] >= 0.05
-        for box, label, score in zip(c["boxes"][keep], c["labels"][keep], c["scores"][keep]):
-            checked += 1
-            same = (g["labels"] == label) & (box_iou(box[None], g["boxes"])[0] >= 0.99)
-            if not same.any() or (g["scores"][same] - score).abs().min() > 1e-3:
-                unmatched += 1
+        counted, missing = unmatched_detections(tuple(c[k][keep].numpy() for k in ("boxes", "scores", "labels")),
+                                                tuple(g[k].numpy() for k in ("boxes", "scores", "labels")), 0.99, 1e-3)
+        checked, unmatched = checked + counted, unmatched + missing
     assert checked > 0, "no detection scored 0.05 or more on the CPU: nothing was compared"
     assert unmatched <= 0.1 * checked, f"{unmatched} of {checked} CPU detections have no CUDA match"
 

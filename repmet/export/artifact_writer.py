@@ -19,7 +19,7 @@ import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
-from repmet.export.exportable import ExportableModel, load_exportable
+from repmet.export.exportable import ExportableModel, exportable_from
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
@@ -53,7 +53,7 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     if trained.method.task == "detection":
         return _write_atomically(out, lambda work: build_detector_artifact(trained, checkpoint, work, formats,
                                                                            data_root, log))
-    model = load_exportable(checkpoint)
+    model = exportable_from(trained)  # the checkpoint is read once
     images, described = sample_images(model, data_root, samples_dir)
     return _write_atomically(out, lambda work: _build(model, checkpoint, work, formats, opset, fp16, max_batch,
                                                       images, described, log))

@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 import repmet
 from repmet.checkpoint import save_checkpoint
@@ -31,8 +30,7 @@ EMBEDDING_TOLERANCE = 1e-4
 
 def detector_fingerprint(trained: TrainedModel) -> str:
     """Of everything that places a box in the embedding space: backbone, box head, embedding."""
-    model = trained.model
-    return embedding_fingerprint(BoxEmbeddingGraph(model, model.transform.canvas), trained.preprocess,
+    return embedding_fingerprint(BoxEmbeddingGraph(trained.model), trained.preprocess,
                                  trained.gallery.representatives.shape[2], True, trained.gallery.distance)
 
 
@@ -96,7 +94,9 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     """ONNX Runtime on real test images against eager PyTorch; raises when they disagree."""
     import onnxruntime
 
-    from repmet.evaluate.detection import image_tensor
+    from repmet.data.detection import SupportBox
+    from repmet.evaluate.detection import embed_boxes, image_tensor
+    from repmet.evaluate.detection_match import unmatched_detections
     from repmet.imaging import open_rgb
     from repmet.methods.detector import load_detection_split
     from repmet.runtime.detection_preprocess import prepare_detection_image
@@ -125,17 +125,12 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
         boxes = prepared.to_original(boxes[:n])
         with torch.no_grad():
             (eager,) = model([image_tensor(image.path)])
-        for box, score, label in zip(eager["boxes"], eager["scores"].numpy(), eager["labels"].numpy()):
-            total += 1
-            same = (labels[:n] == label) & (box_iou(box[None], torch.from_numpy(boxes))[0].numpy() >= 0.99)
-            if not same.any() or np.abs(scores[:n][same] - score).min() > SCORE_TOLERANCE:
-                unmatched += 1
+        counted, missing = unmatched_detections(tuple(eager[k].numpy() for k in ("boxes", "scores", "labels")),
+                                                (boxes, scores[:n], labels[:n]), 0.99, SCORE_TOLERANCE)
+        total, unmatched = total + counted, unmatched + missing
         if len(image.boxes):
             support = prepared.to_resized(image.boxes[:4])
             ours = sessions["box_embedding"].run(None, {"image": prepared.tensor, "boxes": support})[0]
-            from repmet.data.detection import SupportBox
-            from repmet.evaluate.detection import embed_boxes
-
             theirs = embed_boxes(model, [SupportBox(image, box) for box in image.boxes[:4]], torch.device("cpu"))
             worst_embedding = max(worst_embedding, float(np.abs(ours - theirs.numpy()).max()))
     described = f"{len(images)} images of {split.description}"

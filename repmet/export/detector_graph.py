@@ -29,7 +29,6 @@ from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.ops import nms
 
-from repmet.ops.distances import cosine, squared_euclidean
 from repmet.ops.posterior import detection_logits
 from repmet.ops.roi_align import roi_align
 
@@ -122,11 +121,8 @@ class DetectionGraph(nn.Module):
         features = self.backbone(image)
         rois, valid = self.proposals(list(features.values()), image_size)
         box_features = self.pooled(features, rois)
-        embeddings = self.predictor.embedding(box_features.flatten(1))
-        classes, k, dim = representatives.shape
-        flat = representatives.reshape(classes * k, dim)
-        distances = cosine(embeddings, flat) if self.predictor.cosine else squared_euclidean(embeddings, flat)
-        logits = detection_logits(distances.reshape(-1, classes, k), self.predictor.sigma)
+        classes = representatives.shape[0]
+        logits = detection_logits(self.predictor.distances(box_features, representatives), self.predictor.sigma)
         scores = torch.softmax(logits, dim=1)[:, 1:]  # [R, C]
         boxes = clip_to_image(self.box_coder.decode_single(self.predictor.bbox_pred(box_features.flatten(1)), rois),
                               image_size)
@@ -155,7 +151,7 @@ class DetectionGraph(nn.Module):
 class BoxEmbeddingGraph(nn.Module):
     """``image [1, 3, S, S]``, ``boxes [M, 4]`` (resized image pixels) -> ``embeddings [M, D]``."""
 
-    def __init__(self, model: GeneralizedRCNN, canvas: int) -> None:
+    def __init__(self, model: GeneralizedRCNN) -> None:
         super().__init__()
         model = model.eval()
         self.backbone = model.backbone

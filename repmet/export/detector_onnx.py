@@ -35,7 +35,7 @@ def export_detector_onnx(model: GeneralizedRCNN, canvas: int, folder: Path, targ
                           str(folder / files["detection"]), dynamo=False, opset_version=opset,
                           input_names=DETECTION_INPUTS, output_names=DETECTION_OUTPUTS,
                           dynamic_axes={"representatives": {0: "classes"}})
-        torch.onnx.export(BoxEmbeddingGraph(model, canvas), (image, boxes), str(folder / files["box_embedding"]),
+        torch.onnx.export(BoxEmbeddingGraph(model), (image, boxes), str(folder / files["box_embedding"]),
                           dynamo=False, opset_version=opset, input_names=EMBEDDING_INPUTS, output_names=["embeddings"],
                           dynamic_axes={"boxes": {0: "boxes"}, "embeddings": {0: "boxes"}})
     return files

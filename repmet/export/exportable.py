@@ -67,7 +67,10 @@ def embedding_fingerprint(embedding: torch.nn.Module, preprocess: PreprocessSpec
 
 
 def load_exportable(checkpoint: str) -> ExportableModel:
-    trained = open_checkpoint(checkpoint)
+    return exportable_from(open_checkpoint(checkpoint))
+
+
+def exportable_from(trained: TrainedModel) -> ExportableModel:
     embedding = trained.embedding_net()
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     g = trained.gallery

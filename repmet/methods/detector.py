@@ -159,7 +159,8 @@ class RepMetDetector(Method):
         return config.detection.images_per_batch, config.detection.hflip
 
     def embedding_net(self, config: ExperimentConfig, model: nn.Module):
-        raise UserError("exporting a detector is not available yet; evaluate it with metric-eval")
+        raise UserError("a detector has no single image-embedding network: metric-export writes its detection and "
+                        "box-embedding graphs (repmet.export.detector_artifact)")
 
     def gallery(self, config: ExperimentConfig, model: nn.Module) -> TrainedGallery:
         predictor = model.roi_heads.box_predictor
@@ -199,7 +200,8 @@ class RepMetDetector(Method):
         return lines
 
     def verification_images(self, config: ExperimentConfig, root: str | None, count: int):
-        raise UserError("exporting a detector is not available yet")
+        raise UserError("a detector's export is verified on its test split's boxed images "
+                        "(repmet.export.detector_artifact), not on classifier inputs")
 
 
 def _percent(value: float | None) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from repmet.errors import UserError
-from repmet.imaging import ImageInput
+from repmet.imaging import ImageInput, as_image_list, image_name
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.backends import Backend, create_backend
 from repmet.runtime.gallery import Gallery
@@ -65,7 +65,7 @@ class FewShotClassifier(GalleryServing):
         """Add ``label`` (or replace it) from its images; more than K shots are reduced to K
         representatives by k-means."""
         check_label(label)
-        images = _as_list(images)
+        images = as_image_list(images)
         if not images:
             raise UserError(f"cannot enroll {label!r} from zero images; give at least one")
         self._add_class(label, self.embed(images), seed)
@@ -73,11 +73,11 @@ class FewShotClassifier(GalleryServing):
     # ------------------------------------------------------------------ inference
     def embed(self, images: Sequence[ImageInput] | ImageInput) -> np.ndarray:
         """``[N, D]`` embeddings of the images, in order."""
-        images = _as_list(images)
+        images = as_image_list(images)
         spec, chunks = self.preprocess_spec, []
         for start in range(0, len(images), self.batch_size):
             part = images[start:start + self.batch_size]
-            names = [_name(image, start + i) for i, image in enumerate(part)]
+            names = [image_name(image, start + i) for i, image in enumerate(part)]
             chunks.append(self.backend.embed(preprocess_batch(part, spec, names)))
         if not chunks:
             return np.zeros((0, self.embedding_dim), np.float32)
@@ -113,17 +113,3 @@ def _require_classification(artifact: Artifact) -> None:
     if artifact.task != "classification":
         raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotDetector, "
                         f"not FewShotClassifier")
-
-
-def _as_list(images) -> list:
-    if isinstance(images, np.ndarray) and images.ndim == 4:  # a batch [N, H, W, C]
-        return list(images)
-    if isinstance(images, (str, Path, np.ndarray)) or hasattr(images, "mode"):  # one image
-        return [images]
-    if isinstance(images, Iterable):
-        return list(images)
-    raise UserError(f"expected an image or a list of images, got {type(images).__name__}")
-
-
-def _name(image: ImageInput, index: int) -> str:
-    return str(image) if isinstance(image, (str, Path)) else f"#{index} ({type(image).__name__})"

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from repmet.errors import UserError
-from repmet.imaging import ImageInput, open_image
+from repmet.imaging import ImageInput, as_image_list, image_name, open_image
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.gallery_serving import GalleryServing, check_label
@@ -33,19 +33,11 @@ class _OnnxRuntimeDetector:
     name = "onnxruntime"
 
     def __init__(self, artifact: Artifact, device: str, threads: int) -> None:
-        import onnxruntime
+        from repmet.runtime.backends.onnxruntime_backend import onnxruntime_sessions
 
-        if device != "cpu" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-            raise UserError(f"device {device!r} needs onnxruntime-gpu (pip uninstall onnxruntime; pip install "
-                            f"onnxruntime-gpu), or use device='cpu'")
-        providers = ["CPUExecutionProvider"] if device == "cpu" else ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
         graphs = artifact.metadata["graphs"]["onnx"]
-        self._detect = onnxruntime.InferenceSession(str(artifact.file(graphs["detection"])), options, providers=providers)
-        self._embed = onnxruntime.InferenceSession(str(artifact.file(graphs["box_embedding"])), options,
-                                                   providers=providers)
+        self._detect, self._embed = onnxruntime_sessions(
+            [artifact.file(graphs["detection"]), artifact.file(graphs["box_embedding"])], device, threads)
 
     def detect(self, image: PreparedImage, representatives: np.ndarray):
         return self._detect.run(None, {"image": image.tensor, "image_size": image.image_size,
@@ -69,7 +61,7 @@ class _TorchDetector:
         model = open_checkpoint(artifact.file(artifact.metadata["model"])).model.eval()
         canvas = artifact.metadata["detection"]["canvas"]
         self._detect = DetectionGraph(model, canvas).eval().to(self._device)
-        self._embed = BoxEmbeddingGraph(model, canvas).eval().to(self._device)
+        self._embed = BoxEmbeddingGraph(model).eval().to(self._device)
 
     def _tensor(self, array: np.ndarray):
         return self._torch.from_numpy(np.ascontiguousarray(array)).to(self._device)
@@ -135,11 +127,9 @@ class FewShotDetector(GalleryServing):
         gallery = self._gallery  # one snapshot for the whole call
         if len(gallery) == 0:
             raise UserError("the gallery is empty: enroll classes first, or load a gallery")
-        images = [images] if isinstance(images, (str, Path)) or hasattr(images, "mode") or (
-            isinstance(images, np.ndarray) and images.ndim == 3) else list(images)
         results = []
-        for index, image in enumerate(images):
-            prepared = self._prepare(image, str(image) if isinstance(image, (str, Path)) else f"image {index}")
+        for index, image in enumerate(as_image_list(images)):
+            prepared = self._prepare(image, image_name(image, index))
             boxes, scores, labels, count = self.backend.detect(prepared, gallery.representatives)
             n = int(np.asarray(count).reshape(-1)[0])
             boxes = prepared.to_original(np.asarray(boxes[:n], np.float32))

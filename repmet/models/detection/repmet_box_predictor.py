@@ -44,12 +44,14 @@ class RepMetBoxPredictor(nn.Module):
         self.representatives = nn.Parameter(representatives.reshape(c * k, d).to(self.representatives),
                                             requires_grad=self.representatives.requires_grad)
 
-    def distances(self, box_features: torch.Tensor) -> torch.Tensor:
-        """``[R, C, K]`` from each RoI's embedding to every representative."""
+    def distances(self, box_features: torch.Tensor, representatives: torch.Tensor | None = None) -> torch.Tensor:
+        """``[R, C, K]`` from each RoI's embedding to every representative: the trained ones, or
+        ``representatives [C, K, D]`` given as an input (the exported graph's gallery)."""
         embeddings = self.embedding(box_features.flatten(1))
-        pairwise = cosine(embeddings, self.representatives) if self.cosine else squared_euclidean(embeddings,
-                                                                                                  self.representatives)
-        return pairwise.reshape(embeddings.shape[0], -1, self.reps_per_class)
+        k = self.reps_per_class if representatives is None else representatives.shape[1]
+        flat = self.representatives if representatives is None else representatives.reshape(-1, embeddings.shape[1])
+        pairwise = cosine(embeddings, flat) if self.cosine else squared_euclidean(embeddings, flat)
+        return pairwise.reshape(embeddings.shape[0], -1, k)
 
     def predict(self, box_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(class_logits, box_deltas, distances)``: the distances feed the margin loss."""

@@ -10,30 +10,35 @@ from repmet.errors import UserError
 from repmet.runtime.backends.base import Backend
 
 
+def onnxruntime_sessions(paths: list[Path], device: str = "cpu", threads: int = 0) -> list:
+    """One ONNX Runtime session per graph file, on the CPU or on CUDA (onnxruntime-gpu);
+    ``threads``: intra-op CPU threads (0: ONNX Runtime's default). ``InferenceSession.run`` is
+    thread-safe, so one session serves every thread."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("the onnxruntime backend needs the onnxruntime package (pip install onnxruntime, "
+                        "or onnxruntime-gpu instead of it on a CUDA machine)") from None
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise UserError("device 'cuda' with onnxruntime needs the onnxruntime-gpu package (uninstall "
+                            "onnxruntime, then pip install onnxruntime-gpu) and a CUDA GPU")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return [ort.InferenceSession(str(path), options, providers=providers) for path in paths]
+
+
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, embedding_path: Path, head_path: Path, device: str = "cpu", threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise UserError("the onnxruntime backend needs the onnxruntime package (pip install onnxruntime, "
-                            "or onnxruntime-gpu instead of it on a CUDA machine)") from None
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise UserError("device 'cuda' with onnxruntime needs the onnxruntime-gpu package (uninstall "
-                                "onnxruntime, then pip install onnxruntime-gpu) and a CUDA GPU")
-            index = int(device.split(":")[1]) if ":" in device else 0
-            providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
         self.device = device
-        # InferenceSession.run is thread-safe, so one session serves every thread.
-        self._embedding = ort.InferenceSession(str(embedding_path), options, providers=providers)
-        self._head = ort.InferenceSession(str(head_path), options, providers=providers)
+        self._embedding, self._head = onnxruntime_sessions([embedding_path, head_path], device, threads)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         return self._embedding.run(["embeddings"], {"images": np.ascontiguousarray(images, np.float32)})[0]
