@@ -52,8 +52,11 @@ def test_a_half_release_stores_float16_and_loads_into_the_float32_model(tmp_path
     save_checkpoint({"model": encoder.state_dict(), "config": config.to_dict(), "epoch": 1}, run)
     release_checkpoint(str(run), str(PROJECT_ROOT / "configs" / "protonets_1_5_cpu.yaml"), str(tmp_path / "h.pt"),
                        half=True)
-    stored = load_checkpoint(tmp_path / "h.pt")["model"]
+    bundle = load_checkpoint(tmp_path / "h.pt")
+    stored = bundle["model"]
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    reps = bundle["gallery"]["representatives"]
+    assert torch.equal(reps, reps.half().float())  # the description's gallery is rounded like the weights
     model = open_checkpoint(tmp_path / "h.pt").embedding_net()
     images = torch.rand(4, 1, 28, 28)
     with torch.no_grad():

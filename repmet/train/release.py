@@ -40,6 +40,9 @@ def release_checkpoint(run_checkpoint: str, config_path: str, out_path: str, hal
     slim.update(description, config=target, trained_as=bundle.get("trained_as", trained["name"]))
     if half:
         slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in slim["model"].items()}
+        # the description's gallery describes the stored weights: rounded the same way
+        gallery = slim["gallery"]
+        slim["gallery"] = {**gallery, "representatives": gallery["representatives"].half().float()}
     save_checkpoint(slim, out_path)
     return slim
 
