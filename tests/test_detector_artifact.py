@@ -23,7 +23,7 @@ SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detectio
 @pytest.fixture(scope="module")
 def detector_artifact(data_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("artifacts") / "fsod_detector"
-    export_artifact(str(SHIPPED_DETECTOR), out, ["onnx"], data_root=str(data_root), log=lambda _: None)
+    export_artifact(str(SHIPPED_DETECTOR), out, ["onnx", "torchscript"], data_root=str(data_root), log=lambda _: None)
     return out
 
 
@@ -44,9 +44,11 @@ def test_the_artifact_is_a_verified_detection_artifact(detector_artifact):
     meta = artifact.metadata
     assert meta["task"] == "detection" and meta["detection"]["canvas"] == 512
     assert set(meta["graphs"]["onnx"]) >= {"detection", "box_embedding", "detection_trt", "box_embedding_trt"}
-    check = meta["verification"]["onnx"]
-    assert check["passed"] and check["detections"] >= 100 and check["unmatched"] <= 0.01 * check["detections"]
-    assert check["max_abs_box_embedding"] <= 1e-4
+    assert set(meta["graphs"]["torchscript"]) == {"detection", "box_embedding"}
+    for fmt in ("onnx", "torchscript"):
+        check = meta["verification"][fmt]
+        assert check["passed"] and check["detections"] >= 100 and check["unmatched"] <= 0.01 * check["detections"]
+        assert check["max_abs_box_embedding"] <= 1e-4
     with pytest.raises(UserError, match="is a detection artifact; load it with FewShotDetector"):
         FewShotClassifier.load(detector_artifact, backend="onnxruntime")
 
@@ -69,7 +71,7 @@ def test_enrolled_classes_are_detected_as_the_eager_model_detects_them(detector_
     predictor.set_representatives(torch.cat([trained.gallery.representatives, reps]))
     names = list(trained.class_names) + novel
     pictures = [im for im in test.images if np.isin(im.labels, [test.class_names.index(n) for n in novel]).any()][:3]
-    for backend in ("onnxruntime", "torch"):
+    for backend in ("onnxruntime", "torchscript", "torch"):
         detector = FewShotDetector.load(detector_artifact, backend=backend)
         for name, boxes in support.items():
             detector.enroll(name, [(item.image.path, item.box[None]) for item in boxes])

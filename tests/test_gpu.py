@@ -133,22 +133,24 @@ def test_the_detector_trains_and_detects_on_cuda_like_on_the_cpu(data_root, tmp_
 
 
 @needs_cuda
-def test_the_detector_runtime_on_cuda_detects_like_on_the_cpu(data_root, tmp_path, monkeypatch):
-    """FewShotDetector's torch backend on CUDA against the CPU (full fp32): enroll, detect."""
+@pytest.mark.parametrize("backend", ["torch", "torchscript"])
+def test_the_detector_runtime_on_cuda_detects_like_on_the_cpu(backend, data_root, tmp_path, monkeypatch):
+    """FewShotDetector's torch and TorchScript backends on CUDA against the CPU (full fp32):
+    enroll, detect."""
     from conftest import PROJECT_ROOT
     from repmet.data.detection import load_voc_detection
     from repmet.runtime import FewShotDetector
 
     out = tmp_path / "detector"
     export_artifact(str(PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"), out,
-                    ["onnx"], data_root=str(data_root), log=lambda _: None)
+                    ["onnx", "torchscript"], data_root=str(data_root), log=lambda _: None)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     split = load_voc_detection(data_root / "fsod-mini", "test")
     puffin = split.class_names.index("puffin")
     examples = [(im.path, im.boxes[im.labels == puffin]) for im in split.images if (im.labels == puffin).any()][:2]
     results = []
     for device in ("cpu", "cuda"):
-        detector = FewShotDetector.load(out, backend="torch", device=device)
+        detector = FewShotDetector.load(out, backend=backend, device=device)
         detector.enroll("puffin", examples)
         results.append((detector.gallery.representatives, detector.detect([p for p, _ in examples], 0.05)))
     (cpu_reps, cpu_found), (gpu_reps, gpu_found) = results

@@ -1,7 +1,8 @@
 """A detector's artifact: the fixed-shape detection and box-embedding graphs in ONNX (portable,
-and the TensorRT-parser variant), the trained gallery, ``model.pt`` and ``metadata.json``
-(``task: detection``). Verified on real test images: ONNX Runtime's detections against eager
-PyTorch's (same label, IoU >= 0.99, score within 1e-3), and the box embeddings."""
+and the TensorRT-parser variant) and/or TorchScript, the trained gallery, ``model.pt`` and
+``metadata.json`` (``task: detection``). Verified on real test images: each backend's
+detections against eager PyTorch's (same label, IoU >= 0.99, score within 1e-3), and its box
+embeddings."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_graph import BoxEmbeddingGraph
 from repmet.export.detector_onnx import DETECTION_OPSET, export_detector_onnx
+from repmet.export.detector_torchscript import export_detector_torchscript
 from repmet.export.exportable import embedding_fingerprint
 from repmet.methods import TrainedModel
 from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, sha256_of
@@ -36,10 +38,11 @@ def detector_fingerprint(trained: TrainedModel) -> str:
 
 def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[str],
                             data_root: str | None, log: Callable[[str], None]) -> dict:
-    unsupported = [f for f in formats if f != "onnx"]
+    unsupported = [f for f in formats if f not in ("onnx", "torchscript")]
     if unsupported:
-        raise UserError(f"detector artifacts are exported as --format onnx for now (its detection_trt.onnx is "
-                        f"the TensorRT parser's input); --format {unsupported[0]} for detectors is not done yet")
+        raise UserError(f"detector artifacts are exported as --format onnx (its detection_trt.onnx is the TensorRT "
+                        f"parser's input) and --format torchscript; --format {unsupported[0]} for detectors is not "
+                        f"done yet")
     model = trained.model.eval()
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
@@ -48,12 +51,16 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     Gallery(tuple(trained.class_names), reps, np.full(len(reps), reps.shape[1], np.int64), fingerprint).save(
         work / "gallery.npz")
-    files = export_detector_onnx(model, canvas, work, "onnx")
-    trt_files = export_detector_onnx(model, canvas, work, "tensorrt")
-    graphs = {"onnx": {**files, "detection_trt": trt_files["detection"],
-                       "box_embedding_trt": trt_files["box_embedding"], "opset": DETECTION_OPSET}}
+    graphs = {}
+    if "onnx" in formats:
+        files = export_detector_onnx(model, canvas, work, "onnx")
+        trt_files = export_detector_onnx(model, canvas, work, "tensorrt")
+        graphs["onnx"] = {**files, "detection_trt": trt_files["detection"],
+                          "box_embedding_trt": trt_files["box_embedding"], "opset": DETECTION_OPSET}
+    if "torchscript" in formats:
+        graphs["torchscript"] = export_detector_torchscript(model, canvas, work)
     metadata = _metadata(trained, checkpoint, canvas, fingerprint, graphs, work)
-    metadata["verification"] = {"onnx": verify_detector(trained, work, metadata, data_root, log)}
+    metadata["verification"] = verify_detector(trained, work, metadata, data_root, log)
     return metadata
 
 
@@ -89,11 +96,19 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
     }
 
 
+def _backends(folder: Path, graphs: dict) -> dict:
+    from repmet.runtime.backends.detector_backends import OnnxRuntimeDetectorBackend, TorchScriptDetectorBackend
+
+    opened = {}
+    for fmt, files in graphs.items():
+        paths = (folder / files["detection"], folder / files["box_embedding"])
+        opened[fmt] = OnnxRuntimeDetectorBackend(*paths) if fmt == "onnx" else TorchScriptDetectorBackend(*paths)
+    return opened
+
+
 def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_root: str | None,
                     log: Callable[[str], None]) -> dict:
-    """ONNX Runtime on real test images against eager PyTorch; raises when they disagree."""
-    import onnxruntime
-
+    """Each exported format on real test images against eager PyTorch; raises when one disagrees."""
     from repmet.data.detection import SupportBox
     from repmet.evaluate.detection import embed_boxes, image_tensor
     from repmet.evaluate.detection_match import unmatched_detections
@@ -109,39 +124,41 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     except UserError as exc:
         raise UserError(f"verifying the export needs the detector's real test images ({exc}); pass --data-root DIR")
     images = [split.images[i] for i in np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)]
-    sessions = {role: onnxruntime.InferenceSession(str(folder / metadata["graphs"]["onnx"][role]),
-                                                   providers=["CPUExecutionProvider"])
-                for role in ("detection", "box_embedding")}
+    backends = _backends(folder, metadata["graphs"])
     model, spec = trained.model.eval(), trained.preprocess
     reps = trained.gallery.representatives.numpy().astype(np.float32)
-    total = unmatched = 0
-    worst_embedding = 0.0
+    tallies = {fmt: {"detections": 0, "unmatched": 0, "max_abs_box_embedding": 0.0} for fmt in backends}
     for image in images:
         prepared = prepare_detection_image(np.asarray(open_rgb(image.path)), spec.min_size, spec.max_size, spec.mean,
                                            spec.std)
-        boxes, scores, labels, count = sessions["detection"].run(
-            None, {"image": prepared.tensor, "image_size": prepared.image_size, "representatives": reps})
-        n = int(count[0])
-        boxes = prepared.to_original(boxes[:n])
         with torch.no_grad():
             (eager,) = model([image_tensor(image.path)])
-        counted, missing = unmatched_detections(tuple(eager[k].numpy() for k in ("boxes", "scores", "labels")),
-                                                (boxes, scores[:n], labels[:n]), 0.99, SCORE_TOLERANCE)
-        total, unmatched = total + counted, unmatched + missing
-        if len(image.boxes):
-            support = prepared.to_resized(image.boxes[:4])
-            ours = sessions["box_embedding"].run(None, {"image": prepared.tensor, "boxes": support})[0]
-            theirs = embed_boxes(model, [SupportBox(image, box) for box in image.boxes[:4]], torch.device("cpu"))
-            worst_embedding = max(worst_embedding, float(np.abs(ours - theirs.numpy()).max()))
+        reference = tuple(eager[k].numpy() for k in ("boxes", "scores", "labels"))
+        support = [SupportBox(image, box) for box in image.boxes[:4]]
+        eager_embeddings = embed_boxes(model, support, torch.device("cpu")).numpy() if support else None
+        for fmt, backend in backends.items():
+            boxes, scores, labels, count = backend.detect(prepared, reps)
+            n = int(np.asarray(count).reshape(-1)[0])
+            counted, missing = unmatched_detections(reference, (prepared.to_original(boxes[:n]), scores[:n], labels[:n]),
+                                                    0.99, SCORE_TOLERANCE)
+            tally = tallies[fmt]
+            tally["detections"] += counted
+            tally["unmatched"] += missing
+            if support:
+                ours = backend.embed_boxes(prepared, prepared.to_resized(image.boxes[:4]))
+                tally["max_abs_box_embedding"] = max(tally["max_abs_box_embedding"],
+                                                     float(np.abs(ours - eager_embeddings).max()))
     described = f"{len(images)} images of {split.description}"
-    log(f"verified onnx on {described}: {total - unmatched} of {total} PyTorch detections matched (same label, "
-        f"IoU >= 0.99, score within {SCORE_TOLERANCE:g}), {unmatched} unmatched; box embeddings max |diff| "
-        f"{worst_embedding:.2e}")
-    passed = unmatched <= MAX_UNMATCHED * max(total, 1) and worst_embedding <= EMBEDDING_TOLERANCE and total > 0
-    result = {"inputs": described, "detections": total, "unmatched": unmatched, "max_abs_box_embedding": worst_embedding,
-              "passed": passed}
-    if not passed:
-        raise UserError(f"the onnx export does not reproduce PyTorch on {described}: {unmatched} of {total} "
-                        f"detections unmatched, box embeddings differ by up to {worst_embedding:.2e}; nothing was "
-                        f"written")
-    return result
+    results = {}
+    for fmt, tally in tallies.items():
+        total, unmatched, worst = tally["detections"], tally["unmatched"], tally["max_abs_box_embedding"]
+        log(f"verified {fmt} on {described}: {total - unmatched} of {total} PyTorch detections matched (same label, "
+            f"IoU >= 0.99, score within {SCORE_TOLERANCE:g}), {unmatched} unmatched; box embeddings max |diff| "
+            f"{worst:.2e}")
+        passed = unmatched <= MAX_UNMATCHED * max(total, 1) and worst <= EMBEDDING_TOLERANCE and total > 0
+        results[fmt] = {"inputs": described, **tally, "passed": passed}
+        if not passed:
+            raise UserError(f"the {fmt} export does not reproduce PyTorch on {described}: {unmatched} of {total} "
+                            f"detections unmatched, box embeddings differ by up to {worst:.2e}; nothing was "
+                            f"written")
+    return results

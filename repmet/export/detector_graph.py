@@ -77,15 +77,14 @@ class _PooledFeatures(nn.Module):
         return self.box_head(pooled)
 
 
-class DetectionGraph(nn.Module):
-    def __init__(self, model: GeneralizedRCNN, canvas: int, max_detections: int | None = None,
-                 candidates: int = 2000) -> None:
+class ProposalStage(nn.Module):
+    """``image``, ``image_size`` -> the backbone's maps and the RPN's ``rois [P, 4]`` with
+    ``valid [P]``, P = the RPN's post-NMS count, best first."""
+
+    def __init__(self, model: GeneralizedRCNN, canvas: int) -> None:
         super().__init__()
-        model = model.eval()
-        rpn, heads = model.rpn, model.roi_heads
+        rpn = model.rpn
         self.backbone, self.rpn_head, self.rpn_coder = model.backbone, rpn.head, rpn.box_coder
-        self.pooled = _PooledFeatures(model)
-        self.predictor, self.box_coder = heads.box_predictor, heads.box_coder
         with torch.no_grad():
             maps = list(model.backbone(torch.zeros(1, 3, canvas, canvas)).values())
             anchors = rpn.anchor_generator(ImageList(torch.zeros(1, 3, canvas, canvas), [(canvas, canvas)]), maps)[0]
@@ -93,14 +92,12 @@ class DetectionGraph(nn.Module):
         self.register_buffer("anchors", anchors, persistent=False)
         self.level_spans = [(sum(per_level[:i]), n) for i, n in enumerate(per_level)]
         self.pre_nms, self.post_nms = rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"]
-        self.rpn_nms, self.rpn_min_size = rpn.nms_thresh, rpn.min_size
-        self.score_thresh, self.nms_thresh = heads.score_thresh, heads.nms_thresh
-        self.max_detections = max_detections or heads.detections_per_img
-        self.candidates = candidates
+        self.nms_thresh, self.min_size = rpn.nms_thresh, rpn.min_size
 
-    def proposals(self, maps: list[torch.Tensor], image_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rois [P, 4], valid [P])``, P = the RPN's post-NMS count, best first."""
-        objectness, deltas = self.rpn_head(maps)
+    def forward(self, image: torch.Tensor,
+                image_size: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        features = self.backbone(image)
+        objectness, deltas = self.rpn_head(list(features.values()))
         objectness, deltas = concat_box_prediction_layers(objectness, deltas)
         objectness = objectness.flatten()
         picked, levels = [], []
@@ -111,15 +108,30 @@ class DetectionGraph(nn.Module):
         picked, levels = torch.cat(picked), torch.cat(levels)
         boxes = clip_to_image(self.rpn_coder.decode_single(deltas[picked], self.anchors[picked]), image_size)
         scores = torch.sigmoid(objectness[picked])
-        scores = torch.where(too_small(boxes, self.rpn_min_size), torch.full_like(scores, INVALID), scores)
-        scores = torch.where(kept_by_nms(boxes, scores, levels, self.rpn_nms), scores, torch.full_like(scores, INVALID))
+        scores = torch.where(too_small(boxes, self.min_size), torch.full_like(scores, INVALID), scores)
+        scores = torch.where(kept_by_nms(boxes, scores, levels, self.nms_thresh), scores,
+                             torch.full_like(scores, INVALID))
         best = scores.topk(min(self.post_nms, scores.shape[0]))
-        return boxes[best.indices], best.values > INVALID
+        return features, boxes[best.indices], best.values > INVALID
 
-    def forward(self, image: torch.Tensor, image_size: torch.Tensor,
+
+class BoxStage(nn.Module):
+    """The RoI head on the proposals: pooling, the RepMet distance head, box regression,
+    per-class NMS -> the fixed-size detections."""
+
+    def __init__(self, model: GeneralizedRCNN, max_detections: int | None, candidates: int) -> None:
+        super().__init__()
+        heads = model.roi_heads
+        self.pooled = _PooledFeatures(model)
+        self.predictor, self.box_coder = heads.box_predictor, heads.box_coder
+        self.score_thresh, self.nms_thresh = heads.score_thresh, heads.nms_thresh
+        self.max_detections = max_detections or heads.detections_per_img
+        self.candidates = candidates
+
+    def forward(self, features: dict[str, torch.Tensor], rois: torch.Tensor, valid: torch.Tensor,
+                image_size: torch.Tensor,
                 representatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        features = self.backbone(image)
-        rois, valid = self.proposals(list(features.values()), image_size)
+        device = rois.device
         box_features = self.pooled(features, rois)
         classes = representatives.shape[0]
         logits = detection_logits(self.predictor.distances(box_features, representatives), self.predictor.sigma)
@@ -129,14 +141,14 @@ class DetectionGraph(nn.Module):
         # candidates: every RoI x class, as torchvision's postprocess_detections
         rois_count = rois.shape[0]
         boxes = boxes[:, None, :].expand(rois_count, classes, 4).reshape(-1, 4)
-        labels = (torch.arange(classes, device=image.device) + 1)[None, :].expand(rois_count, classes).reshape(-1)
+        labels = (torch.arange(classes, device=device) + 1)[None, :].expand(rois_count, classes).reshape(-1)
         keep = (scores > self.score_thresh) & valid[:, None]
         scores = torch.where(keep.reshape(-1) & ~too_small(boxes, 1e-2), scores.reshape(-1),
                              torch.full_like(scores.reshape(-1), INVALID))
         # best candidates first; padding keeps the count at least `candidates`
-        scores = torch.cat([scores, torch.full((self.candidates,), INVALID, device=image.device)])
-        boxes = torch.cat([boxes, torch.zeros(self.candidates, 4, device=image.device)])
-        labels = torch.cat([labels, torch.zeros(self.candidates, dtype=labels.dtype, device=image.device)])
+        scores = torch.cat([scores, torch.full((self.candidates,), INVALID, device=device)])
+        boxes = torch.cat([boxes, torch.zeros(self.candidates, 4, device=device)])
+        labels = torch.cat([labels, torch.zeros(self.candidates, dtype=labels.dtype, device=device)])
         best = scores.topk(self.candidates).indices
         boxes, scores, labels = boxes[best], scores[best], labels[best]
         scores = torch.where(kept_by_nms(boxes, scores, labels, self.nms_thresh), scores,
@@ -146,6 +158,23 @@ class DetectionGraph(nn.Module):
         count = found.sum().reshape(1)
         return (boxes[final.indices] * found[:, None], final.values.clamp_min(0.0),
                 labels[final.indices] * found, count)
+
+
+class DetectionGraph(nn.Module):
+    """Two stages, as named modules so that profiles split by them (ONNX node names start
+    with ``/proposals/`` or ``/boxes/``)."""
+
+    def __init__(self, model: GeneralizedRCNN, canvas: int, max_detections: int | None = None,
+                 candidates: int = 2000) -> None:
+        super().__init__()
+        model = model.eval()
+        self.proposals = ProposalStage(model, canvas)
+        self.boxes = BoxStage(model, max_detections, candidates)
+
+    def forward(self, image: torch.Tensor, image_size: torch.Tensor,
+                representatives: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        features, rois, valid = self.proposals(image, image_size)
+        return self.boxes(features, rois, valid, image_size, representatives)
 
 
 class BoxEmbeddingGraph(nn.Module):

@@ -62,4 +62,8 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, output_size: int, spa
     Runtime, TensorRT and torchvision agree on a fixed grid."""
     if sampling_ratio <= 0:
         raise ValueError("give RoIAlign an explicit sampling_ratio (> 0); adaptive sampling does not export")
+    if torch.jit.is_tracing() and not torch.onnx.is_in_onnx_export():
+        # a TorchScript trace records torchvision's op itself (a Python Function would not save)
+        return _RoIAlign.forward(None, features, boxes, int(output_size), float(spatial_scale), int(sampling_ratio),
+                                 bool(aligned))
     return _RoIAlign.apply(features, boxes, int(output_size), float(spatial_scale), int(sampling_ratio), bool(aligned))

@@ -2,8 +2,8 @@
 examples, then detect it (and the trained classes) in new images; no retraining, no
 re-export: the gallery of representatives is an input of the detection graph.
 
-Backends: ``onnxruntime`` (the artifact's detection.onnx and box_embedding.onnx; no torch) and
-``torch`` (the same fixed-shape graphs rebuilt eagerly from model.pt)."""
+Backends (:mod:`repmet.runtime.backends.detector_backends`): ``onnxruntime`` (no torch),
+``torchscript`` and ``torch`` (eager, from model.pt); ``auto`` is ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.gallery_serving import GalleryServing, check_label
 
-DETECTOR_BACKENDS = ("auto", "onnxruntime", "torch")
+DETECTOR_BACKENDS = ("auto", "onnxruntime", "torchscript", "torch")
 
 
 @dataclass(frozen=True)
@@ -27,54 +27,6 @@ class Detection:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the image's own pixels
     label: str
     score: float
-
-
-class _OnnxRuntimeDetector:
-    name = "onnxruntime"
-
-    def __init__(self, artifact: Artifact, device: str, threads: int) -> None:
-        from repmet.runtime.backends.onnxruntime_backend import onnxruntime_sessions
-
-        graphs = artifact.metadata["graphs"]["onnx"]
-        self._detect, self._embed = onnxruntime_sessions(
-            [artifact.file(graphs["detection"]), artifact.file(graphs["box_embedding"])], device, threads)
-
-    def detect(self, image: PreparedImage, representatives: np.ndarray):
-        return self._detect.run(None, {"image": image.tensor, "image_size": image.image_size,
-                                       "representatives": representatives})
-
-    def embed_boxes(self, image: PreparedImage, boxes: np.ndarray) -> np.ndarray:
-        return self._embed.run(None, {"image": image.tensor, "boxes": boxes})[0]
-
-
-class _TorchDetector:
-    name = "torch"
-
-    def __init__(self, artifact: Artifact, device: str) -> None:
-        import torch
-
-        from repmet.devices import resolve_device
-        from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
-        from repmet.methods import open_checkpoint
-
-        self._torch, self._device = torch, resolve_device(device, option="device")
-        model = open_checkpoint(artifact.file(artifact.metadata["model"])).model.eval()
-        canvas = artifact.metadata["detection"]["canvas"]
-        self._detect = DetectionGraph(model, canvas).eval().to(self._device)
-        self._embed = BoxEmbeddingGraph(model).eval().to(self._device)
-
-    def _tensor(self, array: np.ndarray):
-        return self._torch.from_numpy(np.ascontiguousarray(array)).to(self._device)
-
-    def detect(self, image: PreparedImage, representatives: np.ndarray):
-        with self._torch.no_grad():
-            outputs = self._detect(self._tensor(image.tensor), self._tensor(image.image_size),
-                                   self._tensor(representatives))
-        return [o.cpu().numpy() for o in outputs]
-
-    def embed_boxes(self, image: PreparedImage, boxes: np.ndarray) -> np.ndarray:
-        with self._torch.no_grad():
-            return self._embed(self._tensor(image.tensor), self._tensor(boxes)).cpu().numpy()
 
 
 class FewShotDetector(GalleryServing):
@@ -90,7 +42,7 @@ class FewShotDetector(GalleryServing):
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
-        """``backend``: auto (ONNX Runtime), onnxruntime or torch."""
+        """``backend``: auto (ONNX Runtime), onnxruntime, torchscript or torch (eager)."""
         artifact = Artifact.open(folder)
         if artifact.task != "detection":
             raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotClassifier, "
@@ -98,8 +50,7 @@ class FewShotDetector(GalleryServing):
         if backend not in DETECTOR_BACKENDS:
             raise UserError(f"backend {backend!r} is not one a detector runs on; choose from "
                             f"{', '.join(DETECTOR_BACKENDS)}")
-        runner = _TorchDetector(artifact, device) if backend == "torch" else _OnnxRuntimeDetector(artifact, device,
-                                                                                                   threads)
+        runner = _open_backend(artifact, "onnxruntime" if backend == "auto" else backend, device, threads)
         return cls(artifact, runner)
 
     # ------------------------------------------------------------------ gallery (and GalleryServing)
@@ -140,6 +91,24 @@ class FewShotDetector(GalleryServing):
     def _prepare(self, image: ImageInput, name: str) -> PreparedImage:
         rgb = np.asarray(open_image(image, "RGB", name))
         return prepare_detection_image(rgb, *self._preprocess)
+
+
+def _open_backend(artifact: Artifact, backend: str, device: str, threads: int):
+    from repmet.runtime.backends import detector_backends
+
+    if backend == "torch":
+        return detector_backends.EagerDetectorBackend(artifact.file(artifact.metadata["model"]),
+                                                      artifact.metadata["detection"]["canvas"], device)
+    graph_format = "onnx" if backend == "onnxruntime" else backend
+    graphs = artifact.metadata["graphs"].get(graph_format)
+    if graphs is None:
+        exported = ", ".join(sorted(artifact.metadata["graphs"])) or "none"
+        raise UserError(f"{artifact.folder} has no {graph_format} graphs (exported: {exported}); export it with "
+                        f"--format {graph_format}, or choose another backend")
+    paths = [artifact.file(graphs["detection"]), artifact.file(graphs["box_embedding"])]
+    if backend == "onnxruntime":
+        return detector_backends.OnnxRuntimeDetectorBackend(*paths, device, threads)
+    return detector_backends.TorchScriptDetectorBackend(*paths, device)
 
 
 def _checked_boxes(boxes, size: tuple[int, int], name: str) -> np.ndarray:
