@@ -1,0 +1,38 @@
+// An exported artifact folder: metadata.json checked (its keys, types and ranges that the C++
+// runtime reads; every file it lists present with its sha256) before any model file is opened.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "repmet/preprocess.h"
+
+namespace repmet {
+
+std::string sha256_of_file(const std::string& path);
+
+class Artifact {
+ public:
+  static Artifact open(const std::string& folder);
+
+  const std::string& folder() const { return folder_; }
+  const nlohmann::json& metadata() const { return metadata_; }
+  const std::string& task() const { return task_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  int embedding_dim() const { return embedding_dim_; }
+  int reps_per_class() const { return reps_per_class_; }
+  // The path of a file the metadata names (checked to be listed in "files").
+  std::string file(const std::string& name) const;
+  // graphs[format][role], or an Error that says to export that format.
+  std::string graph_file(const std::string& format, const std::string& role) const;
+  PreprocessSpec preprocess() const;
+
+ private:
+  std::string folder_;
+  nlohmann::json metadata_;
+  std::string task_, fingerprint_;
+  int embedding_dim_ = 0, reps_per_class_ = 0;
+};
+
+}  // namespace repmet

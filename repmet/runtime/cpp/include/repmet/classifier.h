@@ -1,0 +1,55 @@
+// Few-shot classification from an exported artifact, mirroring repmet.runtime.FewShotClassifier:
+//
+//   auto classifier = repmet::FewShotClassifier::load("artifacts/omniglot", "cpu");
+//   classifier.enroll("a", {"a1.png", "a2.png"});
+//   for (const auto& p : classifier.classify({"query.png"}, 3)) p.labels[0], p.posteriors[0];
+//
+// The models are the artifact's TorchScript graphs (embedding.ts, head.ts). classify may run
+// in several threads; enroll, remove and load_gallery swap in a new immutable gallery.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "repmet/artifact.h"
+#include "repmet/gallery.h"
+#include "repmet/image.h"
+
+namespace repmet {
+
+struct Prediction {
+  std::vector<std::string> labels;  // the top-k, most probable first
+  std::vector<float> posteriors;
+};
+
+class FewShotClassifier {
+ public:
+  static FewShotClassifier load(const std::string& folder, const std::string& device = "cpu");
+  FewShotClassifier(FewShotClassifier&&) noexcept;
+  ~FewShotClassifier();
+
+  void enroll(const std::string& label, const std::vector<ImageSource>& images, int seed = 0);
+  void remove(const std::string& label);
+  std::vector<std::string> labels() const;
+  std::vector<Prediction> classify(const std::vector<ImageSource>& images, int top_k = 1) const;
+  // [n, dim] embeddings, row-major.
+  std::vector<float> embed(const std::vector<ImageSource>& images) const;
+  void save_gallery(const std::string& path) const;
+  void load_gallery(const std::string& path);
+  std::shared_ptr<const Gallery> gallery() const;
+  const Artifact& artifact() const;
+
+ private:
+  struct Models;
+  FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models);
+  Gallery checked(Gallery gallery, const std::string& where) const;
+
+  Artifact artifact_;
+  PreprocessSpec spec_;
+  std::unique_ptr<Models> models_;
+  mutable std::mutex gallery_mutex_;
+  std::shared_ptr<const Gallery> gallery_;
+};
+
+}  // namespace repmet

@@ -1,0 +1,42 @@
+// The gallery: each enrolled class's K representatives, in the Python runtime's file format
+// (gallery.npz: format "repmet-gallery-2", fingerprint, labels, representatives [C, K, D]
+// float32, counts [C] int64), so that Python and C++ read each other's galleries. Immutable:
+// enrolling returns a new gallery.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace repmet {
+
+class Gallery {
+ public:
+  Gallery(int reps_per_class, int dim, std::string fingerprint);  // empty
+  static Gallery load(const std::string& path);
+
+  void save(const std::string& path) const;  // atomically, suffix .npz
+  // ``label`` enrolled (or replaced) from ``embeddings`` [n, dim]: k-means to at most K representatives.
+  Gallery with_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed = 0) const;
+  Gallery without_class(const std::string& label) const;
+
+  const std::vector<std::string>& labels() const { return labels_; }
+  const std::vector<float>& representatives() const { return representatives_; }  // [C, K, D]
+  const std::vector<int64_t>& counts() const { return counts_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+  int size() const { return static_cast<int>(labels_.size()); }
+  int reps_per_class() const { return k_; }
+  int dim() const { return dim_; }
+
+ private:
+  Gallery() = default;
+  std::vector<std::string> labels_;
+  std::vector<float> representatives_;
+  std::vector<int64_t> counts_;
+  std::string fingerprint_;
+  int k_ = 0, dim_ = 0;
+};
+
+// k-means with k-means++ seeding (``points`` [n, dim], row-major) -> [k, dim]; k == 1 is the mean.
+std::vector<float> kmeans(const std::vector<float>& points, int n, int dim, int k, int seed, int iterations = 50);
+
+}  // namespace repmet

@@ -1,0 +1,225 @@
+// metadata.json checked as repmet/runtime/artifact.py checks it, for the keys the C++ runtime
+// reads (the full JSON Schema is Python's; a metadata.json it accepts passes here too), with
+// the same sentences: the key path, its value, why, and "export the artifact again".
+#include "repmet/artifact.h"
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "repmet/errors.h"
+
+namespace repmet {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kRemedy = "export the artifact again with metric-export";
+constexpr int kSchemaVersion = 1;
+constexpr int kMaxSide = 4096;
+
+std::string shown(const json& value) {
+  std::string text = value.dump();
+  return text.size() <= 80 ? text : text.substr(0, 77) + "...";
+}
+
+class Checker {
+ public:
+  Checker(const json& root, std::string meta_path) : root_(root), meta_path_(std::move(meta_path)) {}
+
+  const json& at(const std::string& dotted) const {
+    const json* node = &root_;
+    std::string walked;
+    std::size_t start = 0;
+    while (start <= dotted.size()) {
+      std::size_t dot = dotted.find('.', start);
+      std::string key = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      if (!node->is_object()) invalid(walked, *node, "it must be an object");
+      if (!node->contains(key)) fail(meta_path_ + ": " + (walked.empty() ? key : walked + "." + key) + " is missing; " + kRemedy);
+      node = &(*node)[key];
+      walked = walked.empty() ? key : walked + "." + key;
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    return *node;
+  }
+
+  std::string string(const std::string& key) const {
+    const json& v = at(key);
+    if (!v.is_string()) invalid(key, v, "it must be a string");
+    return v.get<std::string>();
+  }
+
+  std::string one_of(const std::string& key, const std::vector<std::string>& choices) const {
+    std::string v = string(key);
+    for (const auto& c : choices) {
+      if (v == c) return v;
+    }
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
+    invalid(key, at(key), "it must be one of " + list);
+  }
+
+  int integer(const std::string& key, int low, int high) const {
+    const json& v = at(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < low || v.get<int64_t>() > high) {
+      invalid(key, v, "it must be an integer from " + std::to_string(low) + " to " + std::to_string(high));
+    }
+    return v.get<int>();
+  }
+
+  std::vector<float> numbers(const std::string& key, int count, bool positive) const {
+    const json& v = at(key);
+    if (!v.is_array() || static_cast<int>(v.size()) != count) {
+      invalid(key, v, "it needs one value per input channel (" + std::to_string(count) + ")");
+    }
+    std::vector<float> out;
+    for (const auto& item : v) {
+      if (!item.is_number() || (positive && item.get<double>() <= 0)) {
+        invalid(key, v, positive ? "its values must be numbers above 0" : "its values must be numbers");
+      }
+      out.push_back(static_cast<float>(item.get<double>()));
+    }
+    return out;
+  }
+
+  std::string file_name(const std::string& key) const {
+    std::string name = string(key);
+    static const std::regex plain(R"(^[^./\\\x00-\x1f][^/\\\x00-\x1f]{0,254}$)");
+    if (!std::regex_match(name, plain)) {
+      invalid(key, at(key), "it must be a plain file name inside the artifact folder: no '/' or '\\', not starting with '.'");
+    }
+    return name;
+  }
+
+  [[noreturn]] void invalid(const std::string& key, const json& value, const std::string& why) const {
+    fail(meta_path_ + ": " + (key.empty() ? "the top level" : key) + " = " + shown(value) + " is invalid (" + why +
+         "); " + kRemedy);
+  }
+
+ private:
+  const json& root_;
+  std::string meta_path_;
+};
+
+}  // namespace
+
+Artifact Artifact::open(const std::string& folder) {
+  fs::path meta_path = fs::path(folder) / "metadata.json";
+  if (!fs::is_regular_file(meta_path)) {
+    fail(folder + " is not an artifact: metadata.json is missing; export one with metric-export CHECKPOINT --out " + folder);
+  }
+  json metadata;
+  try {
+    std::ifstream in(meta_path);
+    metadata = json::parse(in);
+  } catch (const json::parse_error& error) {
+    fail(meta_path.string() + " is not valid JSON (" + error.what() + "); " + kRemedy);
+  }
+  if (!metadata.is_object()) fail(meta_path.string() + " does not hold a JSON object; " + kRemedy);
+  if (!metadata.contains("schema_version") || metadata["schema_version"] != kSchemaVersion) {
+    fail(meta_path.string() + " has schema version " +
+         (metadata.contains("schema_version") ? metadata["schema_version"].dump() : "None") +
+         ", this repmet reads version 1; export the checkpoint again with this version of metric-export");
+  }
+  Checker check(metadata, meta_path.string());
+  Artifact artifact;
+  artifact.folder_ = folder;
+  artifact.task_ = check.one_of("task", {"classification", "detection"});
+  artifact.embedding_dim_ = check.integer("embedding.dim", 1, 65536);
+  artifact.reps_per_class_ = check.integer("head.reps_per_class", 1, 1000);
+  const json& embedding = check.at("embedding");
+  if (!embedding.contains("fingerprint")) check.at("embedding.fingerprint");  // says it is missing
+  artifact.fingerprint_ = check.string("embedding.fingerprint");
+  if (!std::regex_match(artifact.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
+    check.invalid("embedding.fingerprint", embedding["fingerprint"], "it must be 64 lowercase hexadecimal digits");
+  }
+  const json& files = check.at("files");
+  if (!files.is_object()) check.invalid("files", files, "it must be an object");
+  // every file the runtime may load is listed with its sha256 (checked below)
+  std::vector<std::pair<std::string, std::string>> referenced;
+  const json& graphs = check.at("graphs");
+  if (!graphs.is_object()) check.invalid("graphs", graphs, "it must be an object");
+  for (const auto& [format, roles] : graphs.items()) {
+    if (!roles.is_object()) check.invalid("graphs." + format, roles, "it must be an object");
+    for (const auto& [role, name] : roles.items()) {
+      if (role == "opset" || role == "exporter" || !name.is_string()) continue;
+      referenced.emplace_back("graphs." + format + "." + role, check.file_name("graphs." + format + "." + role));
+    }
+  }
+  for (const char* key : {"model", "gallery"}) {
+    if (!check.at(key).is_null()) referenced.emplace_back(key, check.file_name(key));
+  }
+  for (const auto& [key, name] : referenced) {
+    if (!files.contains(name)) {
+      check.invalid(key, json(name), "it is not listed in files, so it would be loaded without its sha256 being checked");
+    }
+  }
+  for (const auto& [name, entry] : files.items()) {
+    const json sha = entry.is_object() && entry.contains("sha256") ? entry["sha256"] : json();
+    if (!sha.is_string() || !std::regex_match(sha.get<std::string>(), std::regex("^[0-9a-f]{64}$"))) {
+      check.invalid("files." + name + ".sha256", sha, "it must be 64 lowercase hexadecimal digits");
+    }
+    fs::path path = fs::path(folder) / name;
+    std::error_code ignored;
+    auto root = fs::weakly_canonical(folder, ignored).string() + "/";
+    if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos || name.rfind('.', 0) == 0 ||
+        fs::weakly_canonical(path, ignored).string().rfind(root, 0) != 0) {  // e.g. a symbolic link out of the folder
+      check.invalid("files." + name, json(fs::weakly_canonical(path, ignored).string()), "it lies outside the artifact folder");
+    }
+    if (!fs::is_regular_file(path)) {
+      fail("artifact " + folder + " is incomplete: " + name + " is missing; copy the whole folder or export it again");
+    }
+    if (!entry.contains("bytes") || !entry["bytes"].is_number_integer() ||
+        fs::file_size(path) != entry["bytes"].get<uint64_t>() || sha256_of_file(path.string()) != entry["sha256"]) {
+      fail("artifact " + folder + ": " + name + " does not match its sha256 in metadata.json (changed or corrupted); "
+           "export it again");
+    }
+  }
+  artifact.metadata_ = std::move(metadata);
+  if (artifact.task_ == "classification") artifact.preprocess();  // checked now, not at the first image
+  return artifact;
+}
+
+std::string Artifact::file(const std::string& name) const { return (fs::path(folder_) / name).string(); }
+
+std::string Artifact::graph_file(const std::string& format, const std::string& role) const {
+  const json& graphs = metadata_["graphs"];
+  if (!graphs.contains(format) || !graphs[format].contains(role)) {
+    std::string have;
+    for (const auto& [key, unused] : graphs.items()) have += (have.empty() ? "" : ", ") + key;
+    fail("artifact " + folder_ + " has no " + format + " " + role + " graph (it has: " + (have.empty() ? "none" : have) +
+         "); export it with metric-export --format " + format);
+  }
+  return file(graphs[format][role].get<std::string>());
+}
+
+PreprocessSpec Artifact::preprocess() const {
+  Checker check(metadata_, (fs::path(folder_) / "metadata.json").string());
+  PreprocessSpec spec;
+  spec.color = check.one_of("preprocess.color", {"L", "RGB"});
+  spec.resize = check.one_of("preprocess.resize", {"shorter_side", "exact"});
+  spec.resize_to = check.integer("preprocess.resize_to", 1, kMaxSide);
+  spec.interpolation = check.one_of("preprocess.interpolation", {"bilinear", "lanczos", "bicubic"});
+  spec.crop = check.integer("preprocess.crop", 1, kMaxSide);
+  const json& invert = check.at("preprocess.invert");
+  if (!invert.is_boolean()) check.invalid("preprocess.invert", invert, "it must be true or false");
+  spec.invert = invert.get<bool>();
+  int channels = check.integer("input.channels", 1, 3);
+  if (channels != spec.channels()) {
+    check.invalid("preprocess.color", json(spec.color),
+                  "it makes " + std::to_string(spec.channels()) + "-channel images, input.channels is " + std::to_string(channels));
+  }
+  spec.mean = check.numbers("preprocess.mean", channels, false);
+  spec.std = check.numbers("preprocess.std", channels, true);
+  for (const char* side : {"input.height", "input.width"}) {
+    if (check.integer(side, 1, kMaxSide) != spec.crop) {
+      check.invalid("preprocess.crop", json(spec.crop), std::string("preprocessing makes crop x crop images, ") + side +
+                                                             " is " + std::to_string(check.integer(side, 1, kMaxSide)));
+    }
+  }
+  return spec;
+}
+
+}  // namespace repmet

@@ -1,0 +1,154 @@
+#include "repmet/gallery.h"
+
+#include <cmath>
+#include <cstring>
+#include <regex>
+#include <set>
+
+#include "repmet/errors.h"
+#include "repmet/npz.h"
+
+namespace repmet {
+namespace {
+
+const std::string kFormat = "repmet-gallery-2";
+const std::string kRemedy = "enroll the classes again and save a new gallery";
+
+std::string with_npz_suffix(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  auto dot = path.find_last_of('.');
+  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) return path.substr(0, dot) + ".npz";
+  return path + ".npz";
+}
+
+std::string scalar_string(const NpyArray& array) {
+  auto items = array.strings();
+  return array.shape.empty() && items.size() == 1 ? items[0] : std::string("\x01");  // \x01: not a string
+}
+
+}  // namespace
+
+Gallery::Gallery(int reps_per_class, int dim, std::string fingerprint)
+    : fingerprint_(std::move(fingerprint)), k_(reps_per_class), dim_(dim) {}
+
+Gallery Gallery::load(const std::string& requested) {
+  const std::string path = with_npz_suffix(requested);
+  auto arrays = read_npz(path);
+  for (const char* key : {"format", "fingerprint", "labels", "representatives", "counts"}) {
+    if (!arrays.count(key)) {
+      if (!arrays.count("format") && arrays.count("representatives") && arrays.count("counts")) {
+        fail(path + " was saved by an older repmet (a .npz with a .json beside it), which this version no longer reads; " + kRemedy);
+      }
+      fail(path + " is not a repmet gallery (it lacks " + key + "); " + kRemedy);
+    }
+  }
+  std::string format = scalar_string(arrays["format"]);
+  if (format != kFormat) {
+    fail(path + " is not a repmet gallery of this version (format '" + format + "', expected '" + kFormat + "'); " + kRemedy);
+  }
+  Gallery gallery;
+  gallery.fingerprint_ = scalar_string(arrays["fingerprint"]);
+  if (gallery.fingerprint_ == "\x01") fail("gallery " + path + ": its fingerprint is not a string; " + kRemedy);
+  const NpyArray& labels = arrays["labels"];
+  const NpyArray& reps = arrays["representatives"];
+  const NpyArray& counts = arrays["counts"];
+  auto problem = [&](const std::string& what) { fail("gallery " + path + ": " + what + "; " + kRemedy); };
+  if (labels.shape.size() != 1 || labels.descr.size() < 3 || labels.descr[1] != 'U') {
+    problem("labels must be a 1-D array of strings, got " + labels.descr);
+  }
+  if (reps.descr != "<f4" || reps.shape.size() != 3) {
+    problem("representatives must be a float32 array [classes, K, dim], got " + reps.descr);
+  }
+  if ((counts.descr != "<i8" && counts.descr != "<i4") || counts.shape.size() != 1) {
+    problem("counts must be integers [classes], got " + counts.descr);
+  }
+  gallery.labels_ = labels.strings();
+  int c = static_cast<int>(reps.shape[0]);
+  gallery.k_ = static_cast<int>(reps.shape[1]), gallery.dim_ = static_cast<int>(reps.shape[2]);
+  if (gallery.k_ < 1 || gallery.dim_ < 1) problem("representatives need at least one representative of at least one dimension");
+  if (static_cast<int>(gallery.labels_.size()) != c || counts.shape[0] != c) {
+    problem(std::to_string(gallery.labels_.size()) + " labels, " + std::to_string(c) + " classes of representatives and " +
+            std::to_string(counts.shape[0]) + " counts do not agree");
+  }
+  gallery.representatives_.resize(reps.size());
+  std::memcpy(gallery.representatives_.data(), reps.data.data(), reps.data.size());
+  for (float v : gallery.representatives_) {
+    if (!std::isfinite(v)) problem("representatives hold NaN or infinite values");
+  }
+  for (int64_t i = 0; i < counts.size(); ++i) {
+    int64_t v = 0;
+    if (counts.descr == "<i8") std::memcpy(&v, &counts.data[i * 8], 8);
+    else { int32_t w; std::memcpy(&w, &counts.data[i * 4], 4); v = w; }
+    if (v < 1 || v > gallery.k_) problem("counts must be between 1 and K = " + std::to_string(gallery.k_));
+    gallery.counts_.push_back(v);
+  }
+  std::set<std::string> seen;
+  for (const auto& label : gallery.labels_) {
+    if (label.empty()) problem("a label is empty");
+    if (!seen.insert(label).second) problem("label '" + label + "' appears twice");
+  }
+  if (!std::regex_match(gallery.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
+    problem("its fingerprint must be 64 lowercase hexadecimal digits");
+  }
+  return gallery;
+}
+
+void Gallery::save(const std::string& path) const {
+  std::map<std::string, NpyArray> arrays;
+  arrays["format"] = NpyArray::from_strings({kFormat}, {});
+  arrays["fingerprint"] = NpyArray::from_strings({fingerprint_}, {});
+  arrays["labels"] = NpyArray::from_strings(labels_, {static_cast<int64_t>(labels_.size())});
+  NpyArray reps{"<f4", {size(), k_, dim_}, std::vector<uint8_t>(representatives_.size() * 4)};
+  std::memcpy(reps.data.data(), representatives_.data(), reps.data.size());
+  arrays["representatives"] = std::move(reps);
+  NpyArray counts{"<i8", {size()}, std::vector<uint8_t>(counts_.size() * 8)};
+  std::memcpy(counts.data.data(), counts_.data(), counts.data.size());
+  arrays["counts"] = std::move(counts);
+  write_npz_atomically(with_npz_suffix(path), arrays);
+}
+
+Gallery Gallery::with_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) const {
+  if (n < 1 || static_cast<int>(embeddings.size()) != n * dim_) {
+    fail("cannot enroll '" + label + "': expected " + std::to_string(dim_) + "-d embeddings");
+  }
+  for (float v : embeddings) {
+    if (!std::isfinite(v)) fail("cannot enroll '" + label + "': its embeddings hold NaN or infinite values");
+  }
+  int k = std::min(k_, n);
+  std::vector<float> centers = kmeans(embeddings, n, dim_, k, seed);
+  Gallery out(k_, dim_, fingerprint_);
+  for (int c = 0; c < size(); ++c) {
+    if (labels_[c] == label) continue;
+    out.labels_.push_back(labels_[c]);
+    out.counts_.push_back(counts_[c]);
+    auto first = representatives_.begin() + static_cast<std::ptrdiff_t>(c) * k_ * dim_;
+    out.representatives_.insert(out.representatives_.end(), first, first + static_cast<std::ptrdiff_t>(k_) * dim_);
+  }
+  out.labels_.push_back(label);
+  out.counts_.push_back(k);
+  out.representatives_.insert(out.representatives_.end(), centers.begin(), centers.end());
+  for (int pad = k; pad < k_; ++pad) {  // fewer than K: the last one repeats (the head takes the minimum)
+    out.representatives_.insert(out.representatives_.end(), centers.end() - dim_, centers.end());
+  }
+  return out;
+}
+
+Gallery Gallery::without_class(const std::string& label) const {
+  Gallery out(k_, dim_, fingerprint_);
+  bool found = false;
+  for (int c = 0; c < size(); ++c) {
+    if (labels_[c] == label) { found = true; continue; }
+    out.labels_.push_back(labels_[c]);
+    out.counts_.push_back(counts_[c]);
+    auto first = representatives_.begin() + static_cast<std::ptrdiff_t>(c) * k_ * dim_;
+    out.representatives_.insert(out.representatives_.end(), first, first + static_cast<std::ptrdiff_t>(k_) * dim_);
+  }
+  if (!found) {
+    std::string enrolled;
+    for (int c = 0; c < std::min(size(), 10); ++c) enrolled += (c ? ", " : "") + std::string("'") + labels_[c] + "'";
+    fail("label '" + label + "' is not enrolled (enrolled: " + (enrolled.empty() ? "none" : enrolled) + ")");
+  }
+  return out;
+}
+
+}  // namespace repmet
