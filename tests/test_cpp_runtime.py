@@ -1,0 +1,155 @@
+"""The C++ runtime (repmet/runtime/cpp), built with CMake against the installed torch wheel,
+against the Python runtime on the same real images and artifacts: the same top-k and
+posteriors within 1e-5, galleries read both ways, and bad input refused with the Python
+runtime's sentences. The build folder (build/cpp) is kept between runs: a rebuild compiles
+only what changed."""
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import PROJECT_ROOT
+from repmet.runtime import FewShotClassifier
+
+SOURCE = PROJECT_ROOT / "repmet" / "runtime" / "cpp"
+BUILD = PROJECT_ROOT / "build" / "cpp"
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="session")
+def predict_tool() -> Path:
+    """``repmet-predict``, configured and built exactly as the README says."""
+    configure = subprocess.run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), f"-DPython_EXECUTABLE={sys.executable}"],
+                               capture_output=True, text=True, timeout=600)
+    assert configure.returncode == 0, configure.stdout[-3000:] + configure.stderr[-3000:]
+    build = subprocess.run(["cmake", "--build", str(BUILD), "-j2"], capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return BUILD / "repmet-predict"
+
+
+def run_tool(tool: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(tool), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def cpp_predictions(tool: Path, artifact: Path, support: Path, queries: list[Path], top_k: int, *extra: str) -> list:
+    run = run_tool(tool, artifact, "--support", support, "--top-k", top_k, "--json", *extra, "--query", *queries)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = json.loads(run.stdout)["predictions"]
+    assert [row["image"] for row in rows] == [str(q) for q in queries]
+    return rows
+
+
+def python_predictions(artifact: Path, support: Path, queries: list[Path], top_k: int) -> list:
+    from repmet.runtime.cli_predict import support_classes
+
+    classifier = FewShotClassifier.load(artifact, backend="torchscript")
+    classifier.clear()  # as the command lines do: the support folder defines the classes
+    for label, images in support_classes(support).items():
+        classifier.enroll(label, images)
+    return classifier.classify(queries, top_k=top_k)
+
+
+def assert_same_predictions(cpp_rows: list, python: list) -> None:
+    for row, prediction in zip(cpp_rows, python, strict=True):
+        assert row["labels"][0] == prediction.labels[0], row["image"]
+        ours = dict(zip(row["labels"], row["posteriors"]))
+        theirs = dict(zip(prediction.labels, prediction.posteriors))
+        # the top-k sets agree up to classes tied within the tolerance at the k-th place
+        for label in set(ours) & set(theirs):
+            assert abs(ours[label] - theirs[label]) <= TOLERANCE, (row["image"], label)
+        assert abs(sorted(ours.values())[0] - sorted(theirs.values())[0]) <= TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def omniglot_images(data_root, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """5 evaluation characters: one support drawing each, three query drawings each (real 1-bit PNGs)."""
+    root = tmp_path_factory.mktemp("omniglot")
+    with zipfile.ZipFile(data_root / "omniglot" / "images_evaluation.zip") as archive:
+        names = sorted(n for n in archive.namelist() if n.endswith(".png"))
+        characters = sorted({str(Path(n).parent) for n in names})[::131][:5]
+        queries = []
+        for index, character in enumerate(characters):
+            drawings = [n for n in names if str(Path(n).parent) == character][:4]
+            (root / "support" / f"c{index}").mkdir(parents=True)
+            (root / "support" / f"c{index}" / "0.png").write_bytes(archive.read(drawings[0]))
+            for j, drawing in enumerate(drawings[1:]):
+                queries.append(root / f"q{index}_{j}.png")
+                queries[-1].write_bytes(archive.read(drawing))
+    return root / "support", queries
+
+
+@pytest.fixture(scope="module")
+def flowers_images(data_root, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """3 classes of 3 real Flowers JPEGs each (the artifact keeps 3 representatives: every shot is one), 8 queries."""
+    from repmet.data.flowers102 import load_flowers102
+
+    root = tmp_path_factory.mktemp("flowers") / "support"
+    split = load_flowers102(data_root, "train", download=False)
+    for label in (0, 1, 2):
+        (root / f"class{label}").mkdir(parents=True)
+        for path in [p for p, y in zip(split.paths, split.labels) if y == label][:3]:
+            shutil.copy(path, root / f"class{label}")
+    test = load_flowers102(data_root, "test", download=False)
+    return root, [Path(p) for p in test.paths[::700][:8]]
+
+
+def test_omniglot_cpp_equals_python(predict_tool, omniglot_artifact, omniglot_images):
+    support, queries = omniglot_images
+    rows = cpp_predictions(predict_tool, omniglot_artifact, support, queries, 3)
+    assert_same_predictions(rows, python_predictions(omniglot_artifact, support, queries, 3))
+    right = sum(row["labels"][0] == "c" + q.stem.split("_")[0][1:] for row, q in zip(rows, queries))
+    assert right >= 10, f"the shipped 1-shot model got only {right} of 15 queries right"
+
+
+def test_flowers_cpp_equals_python(predict_tool, flowers_artifact, flowers_images):
+    support, queries = flowers_images
+    rows = cpp_predictions(predict_tool, flowers_artifact, support, queries, 2)
+    assert_same_predictions(rows, python_predictions(flowers_artifact, support, queries, 2))
+
+
+def test_galleries_pass_between_cpp_and_python(predict_tool, omniglot_artifact, omniglot_images, tmp_path):
+    support, queries = omniglot_images
+    saved = tmp_path / "from_cpp.npz"
+    rows = cpp_predictions(predict_tool, omniglot_artifact, support, queries[:2], 2, "--save-gallery", saved)
+    python = FewShotClassifier.load(omniglot_artifact, backend="torchscript")
+    python.load_gallery(saved)
+    assert python.labels == [f"c{i}" for i in range(5)]
+    reference = FewShotClassifier.load(omniglot_artifact, backend="torchscript")
+    for label in python.labels:
+        reference.enroll(label, sorted((support / label).iterdir()))
+    assert np.abs(python.gallery.representatives - reference.gallery.representatives).max() <= TOLERANCE
+    from_python = reference.save_gallery(tmp_path / "from_python.npz")
+    run = run_tool(predict_tool, omniglot_artifact, "--gallery", from_python, "--top-k", 2, "--json", "--query",
+                   *queries[:2])
+    assert run.returncode == 0, run.stderr
+    assert [r["labels"] for r in json.loads(run.stdout)["predictions"]] == [r["labels"] for r in rows]
+
+
+def test_bad_input_is_refused_with_the_python_sentences(predict_tool, omniglot_artifact, flowers_artifact,
+                                                        omniglot_images, tmp_path):
+    support, queries = omniglot_images
+    tampered = tmp_path / "tampered"
+    shutil.copytree(omniglot_artifact, tampered)
+    head = tampered / "head.ts"
+    head.write_bytes(head.read_bytes()[:-1] + bytes([head.read_bytes()[-1] ^ 1]))
+    missing = tmp_path / "missing"
+    shutil.copytree(omniglot_artifact, missing)
+    (missing / "embedding.ts").unlink()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n but not really")
+    other = FewShotClassifier.load(flowers_artifact, backend="torchscript").save_gallery(tmp_path / "other.npz")
+    cases = [((tampered, "--support", support), "head.ts does not match its sha256 in metadata.json"),
+             ((missing, "--support", support), "is incomplete: embedding.ts is missing"),
+             ((omniglot_artifact, "--support", support, "--query", broken), f"cannot decode image {broken}"),
+             ((omniglot_artifact, "--gallery", other), "was made with another model"),
+             ((tmp_path, "--support", support), "is not an artifact: metadata.json is missing")]
+    for args, message in cases:
+        run = run_tool(predict_tool, *args, *([] if "--query" in args else ["--query", queries[0]]))
+        assert run.returncode == 2 and message in run.stderr, (args, run.stderr)
+        assert run.stdout == ""
