@@ -32,6 +32,17 @@ def script(name: str) -> str:
 
 # ---------------------------------------------------------------- exported artifacts (built once per session)
 SHIPPED_PROTONETS = PROJECT_ROOT / "checkpoints" / "omniglot" / "protonets_1_5.pt"
+SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"
+
+
+@pytest.fixture(scope="session")
+def detector_artifact(data_root, tmp_path_factory) -> Path:
+    """The shipped fsod-mini detector, exported to ONNX and TorchScript."""
+    from repmet.export.artifact_writer import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / "fsod_detector"
+    export_artifact(str(SHIPPED_DETECTOR), out, ["onnx", "torchscript"], data_root=str(data_root), log=lambda _: None)
+    return out
 
 
 @pytest.fixture(scope="session")

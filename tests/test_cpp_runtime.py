@@ -153,3 +153,54 @@ def test_bad_input_is_refused_with_the_python_sentences(predict_tool, omniglot_a
         run = run_tool(predict_tool, *args, *([] if "--query" in args else ["--query", queries[0]]))
         assert run.returncode == 2 and message in run.stderr, (args, run.stderr)
         assert run.stdout == ""
+
+
+def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, tmp_path):
+    """Enroll a novel class from a COCO JSON support file, detect on real test images: the C++
+    tool's detections against the Python runtime's (ONNX Runtime), same label, IoU >= 0.99,
+    score within 1e-3."""
+    from PIL import Image
+
+    from repmet.data.detection import load_voc_detection
+    from repmet.evaluate.detection_match import unmatched_detections
+    from repmet.runtime import FewShotDetector
+
+    train = load_voc_detection(data_root / "fsod-mini", "train")
+    test = load_voc_detection(data_root / "fsod-mini", "test")
+    ambulance = train.class_names.index("Ambulance")
+    examples = [im for im in train.images if set(im.labels.tolist()) == {ambulance}][:2]
+    (tmp_path / "images").mkdir()
+    coco = {"images": [], "annotations": [], "categories": [{"id": 7, "name": "Ambulance"}]}
+    for i, image in enumerate(examples):
+        shutil.copy(image.path, tmp_path / "images")
+        width, height = Image.open(image.path).size
+        coco["images"].append({"id": i, "file_name": image.path.name, "width": width, "height": height})
+        for box in image.boxes.tolist():
+            coco["annotations"].append({"id": len(coco["annotations"]), "image_id": i, "category_id": 7,
+                                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+    (tmp_path / "support.json").write_text(json.dumps(coco))
+    queries = [im.path for im in test.images if ambulance in im.labels.tolist()][:2] + [test.images[0].path]
+    run = run_tool(predict_tool, detector_artifact, "--detect", "--support", tmp_path / "support.json", "--score", 0.05,
+                   "--json", "--query", *queries)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ours = json.loads(run.stdout)
+
+    detector = FewShotDetector.load(detector_artifact, backend="onnxruntime")
+    detector.enroll("Ambulance", [(image.path, image.boxes) for image in examples])
+    assert ours["classes"] == detector.labels
+    index = {name: i for i, name in enumerate(detector.labels)}
+
+    def arrays(found):
+        return (np.array([d["box"] for d in found], np.float32).reshape(-1, 4),
+                np.array([d["score"] for d in found], np.float32), np.array([index[d["label"]] for d in found]))
+
+    checked = 0
+    for row, theirs in zip(ours["predictions"], detector.detect(queries, score_threshold=0.05), strict=True):
+        reference = arrays([{"box": d.box, "score": d.score, "label": d.label} for d in theirs])
+        candidate = arrays(row["detections"])
+        for a, b in ((reference, candidate), (candidate, reference)):
+            counted, missing = unmatched_detections(a, b, 0.99, 1e-3)
+            assert missing <= 0.01 * max(counted, 1), (row["image"], missing, counted)
+        checked += len(theirs)
+    assert checked >= 50
+    assert any(d["label"] == "Ambulance" and d["score"] >= 0.3 for row in ours["predictions"] for d in row["detections"])

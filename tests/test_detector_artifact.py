@@ -8,23 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PROJECT_ROOT
+from conftest import SHIPPED_DETECTOR
 from repmet.data.detection import load_voc_detection, sample_support
 from repmet.errors import UserError
 from repmet.evaluate.detection import enrolled_representatives, image_tensor
 from repmet.evaluate.detection_match import unmatched_detections
-from repmet.export.artifact_writer import export_artifact
 from repmet.methods import open_checkpoint
 from repmet.runtime import Artifact, FewShotClassifier, FewShotDetector
-
-SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"
-
-
-@pytest.fixture(scope="module")
-def detector_artifact(data_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("artifacts") / "fsod_detector"
-    export_artifact(str(SHIPPED_DETECTOR), out, ["onnx", "torchscript"], data_root=str(data_root), log=lambda _: None)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ preprocessing against torchvision's, the graph against eager torchvision on the 
 ONNX Runtime against the graph (enrolled classes included), the box-embedding graph against
 eager enrollment, and the TensorRT variant read node by node (no GPU needed)."""
 
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,8 +20,7 @@ from repmet.methods.detector import load_detection_split
 from repmet.preprocess_spec import detection_canvas_size
 from repmet.runtime.detection_preprocess import prepare_detection_image
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"
+from conftest import SHIPPED_DETECTOR
 
 
 @pytest.fixture(scope="module")

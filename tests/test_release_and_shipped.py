@@ -1,6 +1,5 @@
 """The release tool, and the Omniglot checkpoints shipped in the repository."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from repmet.config import load_config
 from repmet.train.release import release_checkpoint
 from repmet.methods import EvalRequest, get_method, open_checkpoint
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from conftest import PROJECT_ROOT, SHIPPED_DETECTOR  # noqa: E402
 SHIPPED = PROJECT_ROOT / "checkpoints" / "omniglot"
 TARGETS = {"protonets_1_5": 0.980, "protonets_5_5": 0.993, "protonets_1_20": 0.945, "protonets_5_20": 0.983}
 
@@ -65,7 +64,6 @@ def test_a_half_release_stores_float16_and_loads_into_the_float32_model(tmp_path
     assert (full - half).abs().max() <= 1e-2 * full.abs().max()
 
 
-SHIPPED_DETECTOR = PROJECT_ROOT / "checkpoints" / "fsod-mini" / "repmet_detection_fsod_lite0_cpu.pt"
 
 
 def test_the_shipped_detector_finds_base_classes_on_real_test_images(data_root):

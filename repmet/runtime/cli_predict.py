@@ -103,11 +103,11 @@ def main(artifact: str, support: str | None, gallery: str | None, save_gallery: 
 def _detect(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None, queries: list[str],
             backend: str, device: str, as_json: bool, support_split: str, score: float, draw: str | None) -> None:
     from repmet.imaging import open_image
-    from repmet.runtime.detector import FewShotDetector
+    from repmet.runtime.detector import DETECTOR_BACKENDS, FewShotDetector
     from repmet.runtime.draw import draw_detections
 
-    if backend not in ("auto", "onnxruntime", "torch"):
-        raise UserError(f"--backend {backend} does not run detectors yet; use auto, onnxruntime or torch")
+    if backend not in DETECTOR_BACKENDS:
+        raise UserError(f"--backend {backend} does not run detectors yet; use {', '.join(DETECTOR_BACKENDS)}")
     detector = FewShotDetector.load(artifact, backend=backend, device=device)
     if gallery:
         detector.load_gallery(gallery)

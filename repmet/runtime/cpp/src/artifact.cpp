@@ -222,4 +222,19 @@ PreprocessSpec Artifact::preprocess() const {
   return spec;
 }
 
+const Gallery& Artifact::check_gallery(const Gallery& gallery, const std::string& where) const {
+  // the fingerprint first: another model of the same size fits every shape and answers nonsense
+  if (gallery.fingerprint() != fingerprint_) {
+    fail("gallery " + where + " was made with another model: its embedding fingerprint is " +
+         (gallery.fingerprint().empty() ? "missing" : gallery.fingerprint()) + ", the embedding of " + folder_ + " has " +
+         fingerprint_ + "; enroll the classes again with this artifact and save a new gallery");
+  }
+  if (gallery.dim() != embedding_dim_ || gallery.reps_per_class() != reps_per_class_) {
+    fail("gallery " + where + " holds " + std::to_string(gallery.reps_per_class()) + " x " + std::to_string(gallery.dim()) +
+         "-d representatives per class; this model needs " + std::to_string(reps_per_class_) + " x " +
+         std::to_string(embedding_dim_) + "-d (was it saved from another model?)");
+  }
+  return gallery;
+}
+
 }  // namespace repmet

@@ -3,28 +3,16 @@
 #include <algorithm>
 #include <numeric>
 
-#include <torch/cuda.h>
 #include <torch/script.h>
 
 #include "repmet/errors.h"
 #include "repmet/preprocess.h"
+#include "torch_device.h"
 
 namespace repmet {
 
 namespace {
 constexpr int kBatch = 32;
-
-torch::Device parse_device(const std::string& device) {
-  try {
-    torch::Device parsed(device);
-    if (parsed.is_cuda() && !torch::cuda::is_available()) {
-      fail("device '" + device + "' needs a CUDA GPU and the runtime built with -DREPMET_CUDA=ON; use device 'cpu'");
-    }
-    return parsed;
-  } catch (const c10::Error&) {
-    fail("device '" + device + "' is not a device; use 'cpu' or 'cuda' (or 'cuda:N')");
-  }
-}
 }  // namespace
 
 struct FewShotClassifier::Models {
@@ -38,7 +26,7 @@ FewShotClassifier::FewShotClassifier(Artifact artifact, std::unique_ptr<Models> 
   const auto& name = artifact_.metadata()["gallery"];
   if (name.is_string()) {
     std::string path = artifact_.file(name.get<std::string>());
-    gallery_ = std::make_shared<const Gallery>(checked(Gallery::load(path), path));
+    gallery_ = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
   }
 }
 
@@ -143,22 +131,8 @@ std::vector<Prediction> FewShotClassifier::classify(const std::vector<ImageSourc
 
 void FewShotClassifier::save_gallery(const std::string& path) const { gallery()->save(path); }
 
-Gallery FewShotClassifier::checked(Gallery gallery, const std::string& where) const {
-  if (gallery.fingerprint() != artifact_.fingerprint()) {
-    fail("gallery " + where + " was made with another model: its embedding fingerprint is " +
-         (gallery.fingerprint().empty() ? "missing" : gallery.fingerprint()) + ", the embedding of " + artifact_.folder() +
-         " has " + artifact_.fingerprint() + "; enroll the classes again with this artifact and save a new gallery");
-  }
-  if (gallery.dim() != artifact_.embedding_dim() || gallery.reps_per_class() != artifact_.reps_per_class()) {
-    fail("gallery " + where + " holds " + std::to_string(gallery.reps_per_class()) + " x " + std::to_string(gallery.dim()) +
-         "-d representatives per class; this model needs " + std::to_string(artifact_.reps_per_class()) + " x " +
-         std::to_string(artifact_.embedding_dim()) + "-d (was it saved from another model?)");
-  }
-  return gallery;
-}
-
 void FewShotClassifier::load_gallery(const std::string& path) {
-  auto loaded = std::make_shared<const Gallery>(checked(Gallery::load(path), path));
+  auto loaded = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
   std::lock_guard<std::mutex> lock(gallery_mutex_);
   gallery_ = std::move(loaded);
 }

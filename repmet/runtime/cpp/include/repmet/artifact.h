@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "repmet/gallery.h"
 #include "repmet/preprocess.h"
 
 namespace repmet {
@@ -27,6 +28,8 @@ class Artifact {
   // graphs[format][role], or an Error that says to export that format.
   std::string graph_file(const std::string& format, const std::string& role) const;
   PreprocessSpec preprocess() const;
+  // ``gallery`` (read from ``where``), if it was made with this artifact's embedding; else an Error.
+  const Gallery& check_gallery(const Gallery& gallery, const std::string& where) const;
 
  private:
   std::string folder_;

@@ -43,7 +43,6 @@ class FewShotClassifier {
  private:
   struct Models;
   FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models);
-  Gallery checked(Gallery gallery, const std::string& where) const;
 
   Artifact artifact_;
   PreprocessSpec spec_;

@@ -1,0 +1,66 @@
+// Few-shot detection from an exported detector artifact, mirroring repmet.runtime.FewShotDetector:
+//
+//   auto detector = repmet::FewShotDetector::load("artifacts/fsod_detector", "cpu");
+//   detector.enroll("mug", {{"kitchen.jpg", {{10, 20, 110, 140}}}});
+//   for (const auto& d : detector.detect({"room.jpg"}, 0.5)[0]) d.box, d.label, d.score;
+//
+// The models are the artifact's TorchScript graphs (detection.ts, box_embedding.ts); their
+// RoIAlign and NMS are torchvision's operators, which this library provides for C++ processes.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "repmet/artifact.h"
+#include "repmet/detection_preprocess.h"
+#include "repmet/gallery.h"
+#include "repmet/image.h"
+
+namespace repmet {
+
+struct Detection {
+  Box box;  // x1, y1, x2, y2 in the image's own pixels
+  std::string label;
+  float score = 0;
+};
+
+struct BoxedImage {
+  ImageSource image;
+  std::vector<Box> boxes;
+};
+
+class FewShotDetector {
+ public:
+  static FewShotDetector load(const std::string& folder, const std::string& device = "cpu");
+  FewShotDetector(FewShotDetector&&) noexcept;
+  ~FewShotDetector();
+
+  // ``label`` added (or replaced) from boxed examples; more boxes than K are reduced by k-means.
+  void enroll(const std::string& label, const std::vector<BoxedImage>& examples, int seed = 0);
+  void enroll(const std::string& label, const ImageSource& image, const std::vector<Box>& boxes, int seed = 0);
+  void remove(const std::string& label);
+  std::vector<std::string> labels() const;
+  // One list per image, best first.
+  std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.5f) const;
+  void save_gallery(const std::string& path) const;
+  void load_gallery(const std::string& path);
+  std::shared_ptr<const Gallery> gallery() const;
+
+ private:
+  struct Models;
+  FewShotDetector(Artifact artifact, std::unique_ptr<Models> models);
+  PreparedImage prepare(const ImageSource& image) const;
+
+  Artifact artifact_;
+  int min_size_ = 0, max_size_ = 0;
+  std::vector<float> mean_, std_;
+  std::unique_ptr<Models> models_;
+  mutable std::mutex gallery_mutex_;
+  std::shared_ptr<const Gallery> gallery_;
+};
+
+// torchvision's RoIAlign and NMS for this process, unless torchvision registered them (idempotent).
+void register_torchvision_ops();
+
+}  // namespace repmet
