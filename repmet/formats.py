@@ -18,6 +18,7 @@ FORMATS: tuple[GraphFormat, ...] = (
     GraphFormat("torchscript", "torchscript", "torchscript"),
     GraphFormat("onnx", "onnx", "onnxruntime"),
     GraphFormat("trt", "tensorrt", "tensorrt"),
+    GraphFormat("aoti", "aoti", "aoti"),
 )
 EAGER_BACKEND = "torch"  # the model rebuilt from model.pt; no exported graph
 BACKENDS: tuple[str, ...] = (EAGER_BACKEND, *(f.backend for f in FORMATS))

@@ -45,10 +45,11 @@ def cpp_predictions(tool: Path, artifact: Path, support: Path, queries: list[Pat
     return rows
 
 
-def python_predictions(artifact: Path, support: Path, queries: list[Path], top_k: int) -> list:
+def python_predictions(artifact: Path, support: Path, queries: list[Path], top_k: int,
+                       backend: str = "torchscript") -> list:
     from repmet.runtime.cli_predict import support_classes
 
-    classifier = FewShotClassifier.load(artifact, backend="torchscript")
+    classifier = FewShotClassifier.load(artifact, backend=backend)
     classifier.clear()  # as the command lines do: the support folder defines the classes
     for label, images in support_classes(support).items():
         classifier.enroll(label, images)
@@ -105,6 +106,27 @@ def test_omniglot_cpp_equals_python(predict_tool, omniglot_artifact, omniglot_im
     assert_same_predictions(rows, python_predictions(omniglot_artifact, support, queries, 3))
     right = sum(row["labels"][0] == "c" + q.stem.split("_")[0][1:] for row, q in zip(rows, queries))
     assert right >= 10, f"the shipped 1-shot model got only {right} of 15 queries right"
+
+
+@pytest.fixture(scope="module")
+def omniglot_aoti_artifact(data_root, tmp_path_factory) -> Path:
+    """The shipped 1-shot Omniglot model as AOTInductor packages (and TorchScript): about a minute of compiling."""
+    from conftest import SHIPPED_PROTONETS
+    from repmet.export.artifact_writer import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / "protonets_aoti"
+    export_artifact(str(SHIPPED_PROTONETS), out, ["torchscript", "aoti"], data_root=str(data_root), log=lambda _: None)
+    return out
+
+
+def test_omniglot_aoti_cpp_equals_python(predict_tool, omniglot_aoti_artifact, omniglot_images):
+    """The C++ tool's default format is AOTInductor when the artifact has it."""
+    support, queries = omniglot_images
+    rows = cpp_predictions(predict_tool, omniglot_aoti_artifact, support, queries, 3)
+    assert_same_predictions(rows, python_predictions(omniglot_aoti_artifact, support, queries, 3, backend="aoti"))
+    assert_same_predictions(rows, python_predictions(omniglot_aoti_artifact, support, queries, 3))
+    run = run_tool(predict_tool, omniglot_aoti_artifact, "--support", support, "--json", "--query", queries[0])
+    assert json.loads(run.stdout)["backend"] == "aoti"
 
 
 def test_flowers_cpp_equals_python(predict_tool, flowers_artifact, flowers_images):

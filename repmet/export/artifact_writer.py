@@ -21,6 +21,7 @@ from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
 from repmet.export.exportable import ExportableModel, exportable_from
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
+from repmet.export.aoti_export import export_aoti
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
@@ -131,6 +132,9 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
         graphs["torchscript"] = export_torchscript(model.embedding, model.head, example, work)
     if "onnx" in formats or "trt" in formats:
         graphs["onnx"] = export_onnx(model.embedding, model.head, example, work, opset)
+    if "aoti" in formats:
+        graphs["aoti"] = export_aoti(model.embedding, model.head, example, work, max_batch,
+                                     model.gallery.reps_per_class)
     if "trt" in formats:
         graphs["tensorrt"] = {**export_tensorrt(work, model.embedding, example, model.input_shape, max_batch, fp16,
                                                 opset), "head": "head.onnx"}

@@ -16,6 +16,7 @@ import click
 
 from repmet.cli_errors import report_user_errors
 from repmet.errors import UserError
+from repmet.formats import BACKENDS
 from repmet.imaging import IMAGE_SUFFIXES
 from repmet.runtime.classifier import FewShotClassifier
 
@@ -53,7 +54,7 @@ def _visible(folder: Path) -> list[Path]:
               help="Image to classify; repeat for several.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--backend", default="auto", show_default=True,
-              type=click.Choice(["auto", "torch", "torchscript", "onnxruntime", "tensorrt"]))
+              type=click.Choice(["auto", *BACKENDS]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")

@@ -39,6 +39,13 @@ def create_backend(artifact: Artifact, backend: str = "auto", device: str = "cpu
             raise UserError("the tensorrt backend runs on a CUDA GPU; use device='cuda'")
         return TensorRTBackend(artifact.graph("tensorrt", "embedding"), meta["graphs"]["tensorrt"],
                                meta["head"]["distance"], meta["head"]["sigma"], device)
+    if backend == "aoti":
+        from repmet.runtime.backends.torch_backends import AotiBackend
+
+        if device != "cpu":
+            raise UserError(f"the aoti graphs of {artifact.folder} were compiled for the CPU; use device='cpu' or "
+                            f"another backend")
+        return AotiBackend(artifact.graph("aoti", "embedding"), artifact.graph("aoti", "head"))
     if backend == "torchscript":
         from repmet.runtime.backends.torch_backends import TorchScriptBackend
 

@@ -59,3 +59,30 @@ class TorchScriptBackend(_TorchBackend):
             embedding = torch.jit.load(str(embedding_path), map_location=_device(device))
             head = torch.jit.load(str(head_path), map_location=_device(device))
         super().__init__(embedding.eval(), head.eval(), device)
+
+
+class AotiBackend(Backend):
+    """AOTInductor packages (CPU), fed contiguous NCHW images as they were exported."""
+
+    name = "aoti"
+
+    def __init__(self, embedding_path: Path, head_path: Path) -> None:
+        import logging
+
+        from torch._inductor import aoti_load_package
+
+        # its "No CUDA runtime is found" note is noise for a CPU package
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+        self.device = "cpu"
+        self._embedding = aoti_load_package(str(embedding_path))
+        self._head = aoti_load_package(str(head_path))
+
+    @torch.inference_mode()
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self._embedding(torch.from_numpy(np.ascontiguousarray(images, np.float32))).numpy()
+
+    @torch.inference_mode()
+    def head(self, embeddings: np.ndarray, representatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        distances, posteriors = self._head(torch.from_numpy(np.ascontiguousarray(embeddings, np.float32)),
+                                           torch.from_numpy(np.ascontiguousarray(representatives, np.float32)))
+        return distances.numpy(), posteriors.numpy()

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "repmet/errors.h"
 
@@ -144,7 +145,9 @@ Artifact Artifact::open(const std::string& folder) {
   for (const auto& [format, roles] : graphs.items()) {
     if (!roles.is_object()) check.invalid("graphs." + format, roles, "it must be an object");
     for (const auto& [role, name] : roles.items()) {
-      if (role == "opset" || role == "exporter" || !name.is_string()) continue;
+      static const std::set<std::string> file_roles = {"embedding", "head", "detection", "box_embedding",
+                                                      "detection_trt", "box_embedding_trt"};
+      if (!file_roles.count(role)) continue;  // descriptions: opset, device, ...
       referenced.emplace_back("graphs." + format + "." + role, check.file_name("graphs." + format + "." + role));
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
 #include "repmet/errors.h"
@@ -15,9 +16,24 @@ namespace {
 constexpr int kBatch = 32;
 }  // namespace
 
+// The artifact's graphs in one of two formats: AOTInductor packages (compiled ahead of time;
+// no TorchScript interpreter) or TorchScript.
 struct FewShotClassifier::Models {
   torch::Device device{torch::kCPU};
-  torch::jit::Module embedding, head;
+  std::string format;
+  torch::jit::Module embedding_ts, head_ts;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> embedding_aoti, head_aoti;
+
+  torch::Tensor embed(const torch::Tensor& images) {
+    if (format == "aoti") return embedding_aoti->run({images.to(device).contiguous()})[0];
+    // channels-last, as the Python runtime's torch backends feed the network
+    return embedding_ts.forward({images.to(device).contiguous(torch::MemoryFormat::ChannelsLast)}).toTensor();
+  }
+
+  torch::Tensor posteriors(const torch::Tensor& embeddings, const torch::Tensor& representatives) {
+    if (format == "aoti") return head_aoti->run({embeddings.to(device), representatives.to(device)})[1];
+    return head_ts.forward({embeddings.to(device), representatives.to(device)}).toTuple()->elements()[1].toTensor();
+  }
 };
 
 FewShotClassifier::FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models)
@@ -36,26 +52,42 @@ FewShotClassifier::FewShotClassifier(FewShotClassifier&& other) noexcept
 
 FewShotClassifier::~FewShotClassifier() = default;
 
-FewShotClassifier FewShotClassifier::load(const std::string& folder, const std::string& device) {
+FewShotClassifier FewShotClassifier::load(const std::string& folder, const std::string& device, const std::string& format) {
   Artifact artifact = Artifact::open(folder);
   if (artifact.task() != "classification") {
     fail(folder + " is a " + artifact.task() + " artifact; load it with FewShotDetector, not FewShotClassifier");
   }
   auto models = std::make_unique<Models>();
   models->device = parse_device(device);
-  std::string embedding = artifact.graph_file("torchscript", "embedding");
-  std::string head = artifact.graph_file("torchscript", "head");
-  try {
-    // straight onto the device: a frozen graph's weights are constants that .to() would leave behind
-    models->embedding = torch::jit::load(embedding, models->device);
-    models->head = torch::jit::load(head, models->device);
-  } catch (const c10::Error& error) {
-    fail("cannot load the TorchScript graphs of " + folder + " (" + std::string(error.what_without_backtrace()) +
-         "); export it again with metric-export --format torchscript");
+  const auto& graphs = artifact.metadata()["graphs"];
+  models->format = format;
+  if (format == "auto") models->format = graphs.contains("aoti") && models->device.is_cpu() ? "aoti" : "torchscript";
+  if (models->format != "aoti" && models->format != "torchscript") {
+    fail("format '" + format + "' is not one the C++ runtime loads; use auto, aoti or torchscript");
   }
-  models->embedding.eval(), models->head.eval();
+  std::string embedding = artifact.graph_file(models->format, "embedding");
+  std::string head = artifact.graph_file(models->format, "head");
+  try {
+    if (models->format == "aoti") {
+      if (!models->device.is_cpu()) {
+        fail("the aoti graphs of " + folder + " were compiled for the CPU; use device 'cpu' or format 'torchscript'");
+      }
+      models->embedding_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(embedding, "model", false, 2);
+      models->head_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(head, "model", false, 2);
+    } else {
+      // straight onto the device: a frozen graph's weights are constants that .to() would leave behind
+      models->embedding_ts = torch::jit::load(embedding, models->device);
+      models->head_ts = torch::jit::load(head, models->device);
+      models->embedding_ts.eval(), models->head_ts.eval();
+    }
+  } catch (const c10::Error& error) {
+    fail("cannot load the " + models->format + " graphs of " + folder + " (" + std::string(error.what_without_backtrace()) +
+         "); export it again with metric-export --format " + models->format);
+  }
   return FewShotClassifier(std::move(artifact), std::move(models));
 }
+
+const std::string& FewShotClassifier::format() const { return models_->format; }
 
 std::vector<float> FewShotClassifier::embed(const std::vector<ImageSource>& images) const {
   const int dim = artifact_.embedding_dim(), crop = spec_.crop, channels = spec_.channels();
@@ -68,9 +100,7 @@ std::vector<float> FewShotClassifier::embed(const std::vector<ImageSource>& imag
     for (int i = 0; i < n; ++i) {
       preprocess_into(images[start + i].load(channels), spec_, batch[i].data_ptr<float>());
     }
-    // channels-last, as the Python runtime's torch backends feed the network
-    torch::Tensor input = batch.to(models_->device).contiguous(torch::MemoryFormat::ChannelsLast);
-    torch::Tensor embeddings = models_->embedding.forward({input}).toTensor().to(torch::kCPU).contiguous();
+    torch::Tensor embeddings = models_->embed(batch).to(torch::kCPU).contiguous();
     if (embeddings.dim() != 2 || embeddings.size(1) != dim) {
       fail("the embedding graph of " + artifact_.folder() + " answered a tensor of shape " +
            c10::str(embeddings.sizes()) + ", not [N, " + std::to_string(dim) + "]; export the artifact again");
@@ -113,8 +143,7 @@ std::vector<Prediction> FewShotClassifier::classify(const std::vector<ImageSourc
   torch::Tensor reps = torch::from_blob(const_cast<float*>(gallery->representatives().data()),
                                         {classes, gallery->reps_per_class(), dim}, torch::kFloat32);
   torch::Tensor x = torch::from_blob(embeddings.data(), {n, dim}, torch::kFloat32);
-  auto outputs = models_->head.forward({x.to(models_->device), reps.to(models_->device)}).toTuple();
-  torch::Tensor posteriors = outputs->elements()[1].toTensor().to(torch::kCPU).contiguous();
+  torch::Tensor posteriors = models_->posteriors(x, reps).to(torch::kCPU).contiguous();
   std::vector<Prediction> predictions;
   const int k = std::min(top_k, classes);
   for (int i = 0; i < n; ++i) {

@@ -1,5 +1,5 @@
 // repmet-predict ARTIFACT --support DIR --query IMG... [--top-k K] [--json] [--gallery FILE]
-//                [--save-gallery FILE] [--device cpu|cuda]
+//                [--save-gallery FILE] [--device cpu|cuda] [--format auto|aoti|torchscript]
 // repmet-predict ARTIFACT --detect --support COCO.json --query IMG... [--score S] [--json] ...
 //
 // The C++ twin of metric-predict: DIR holds one sub-folder of images per class; with --json,
@@ -151,7 +151,7 @@ int detect(const std::string& artifact, const std::string& support, const std::s
 int usage(const std::string& problem) {
   std::cerr << "error: " << problem << "\n"
             << "usage: repmet-predict ARTIFACT [--support DIR] [--gallery FILE] [--save-gallery FILE] --query IMG... "
-               "[--top-k K] [--json] [--device cpu|cuda]\n"
+               "[--top-k K] [--json] [--device cpu|cuda] [--format auto|aoti|torchscript]\n"
             << "       repmet-predict ARTIFACT --detect --support COCO.json --query IMG... [--score S] [--json] ...\n";
   return 2;
 }
@@ -159,7 +159,7 @@ int usage(const std::string& problem) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string artifact, support, gallery, save_gallery, device = "cpu";
+  std::string artifact, support, gallery, save_gallery, device = "cpu", format = "auto";
   std::vector<std::string> queries;
   int top_k = 1;
   float score = 0.5f;
@@ -176,6 +176,7 @@ int main(int argc, char** argv) {
       else if (arg == "--gallery") gallery = value(arg);
       else if (arg == "--save-gallery") save_gallery = value(arg);
       else if (arg == "--device") device = value(arg);
+      else if (arg == "--format") format = value(arg);
       else if (arg == "--json") as_json = true;
       else if (arg == "--detect") detecting = true;
       else if (arg == "--score") score = std::stof(value(arg));
@@ -201,7 +202,7 @@ int main(int argc, char** argv) {
   if (queries.empty()) return usage("give at least one --query IMAGE");
   try {
     if (detecting) return detect(artifact, support, gallery, save_gallery, queries, device, score, as_json);
-    auto classifier = repmet::FewShotClassifier::load(artifact, device);
+    auto classifier = repmet::FewShotClassifier::load(artifact, device, format);
     if (!gallery.empty()) classifier.load_gallery(gallery);
     if (!support.empty()) {
       auto classes = support_classes(support);
@@ -220,12 +221,12 @@ int main(int argc, char** argv) {
       for (std::size_t q = 0; q < queries.size(); ++q) {
         rows.push_back({{"image", queries[q]}, {"labels", predictions[q].labels}, {"posteriors", predictions[q].posteriors}});
       }
-      std::cout << nlohmann::json{{"backend", "torchscript"}, {"predictions", rows}}.dump(2) << "\n";
+      std::cout << nlohmann::json{{"backend", classifier.format()}, {"predictions", rows}}.dump(2) << "\n";
       return 0;
     }
     std::size_t width = 5;
     for (const auto& q : queries) width = std::max(width, q.size());
-    std::cout << std::left << std::setw(static_cast<int>(width)) << "image" << "  prediction (posterior)   [C++, torchscript]\n";
+    std::cout << std::left << std::setw(static_cast<int>(width)) << "image" << "  prediction (posterior)   [C++, " << classifier.format() << "]\n";
     for (std::size_t q = 0; q < queries.size(); ++q) {
       std::cout << std::left << std::setw(static_cast<int>(width)) << queries[q] << "  ";
       for (std::size_t j = 0; j < predictions[q].labels.size(); ++j) {

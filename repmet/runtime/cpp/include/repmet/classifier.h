@@ -4,7 +4,8 @@
 //   classifier.enroll("a", {"a1.png", "a2.png"});
 //   for (const auto& p : classifier.classify({"query.png"}, 3)) p.labels[0], p.posteriors[0];
 //
-// The models are the artifact's TorchScript graphs (embedding.ts, head.ts). classify may run
+// The models are the artifact's AOTInductor packages (embedding.pt2, head.pt2) or TorchScript
+// graphs (embedding.ts, head.ts). classify may run
 // in several threads; enroll, remove and load_gallery swap in a new immutable gallery.
 #pragma once
 #include <memory>
@@ -25,7 +26,10 @@ struct Prediction {
 
 class FewShotClassifier {
  public:
-  static FewShotClassifier load(const std::string& folder, const std::string& device = "cpu");
+  // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when the artifact
+  // has it and the device is the CPU, else torchscript).
+  static FewShotClassifier load(const std::string& folder, const std::string& device = "cpu",
+                                const std::string& format = "auto");
   FewShotClassifier(FewShotClassifier&&) noexcept;
   ~FewShotClassifier();
 
@@ -39,6 +43,7 @@ class FewShotClassifier {
   void load_gallery(const std::string& path);
   std::shared_ptr<const Gallery> gallery() const;
   const Artifact& artifact() const;
+  const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
   struct Models;
