@@ -1,0 +1,72 @@
+// repmet-bench ARTIFACT [--format auto|aoti|torchscript] [--batch B] [--rounds R] --images IMG...
+//
+// Speed of the C++ runtime on real images, for benchmarks/cpp_runtime.py: a classifier
+// classifies the images in batches of B (decoding and preprocessing included; the gallery is
+// the trained one, or the first images enrolled as classes); a detector detects them one by
+// one. Prints JSON: the milliseconds per image of every round after a warm-up round.
+#include <chrono>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "repmet/artifact.h"
+#include "repmet/classifier.h"
+#include "repmet/detector.h"
+#include "repmet/errors.h"
+
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  std::string artifact, format = "auto";
+  int batch = 1, rounds = 3;
+  std::vector<repmet::ImageSource> images;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--format" && i + 1 < argc) format = argv[++i];
+    else if (arg == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
+    else if (arg == "--rounds" && i + 1 < argc) rounds = std::stoi(argv[++i]);
+    else if (arg == "--images") { while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) images.emplace_back(argv[++i]); }
+    else if (artifact.empty()) artifact = arg;
+    else { std::cerr << "error: unexpected argument " << arg << "\n"; return 2; }
+  }
+  if (artifact.empty() || images.empty()) {
+    std::cerr << "usage: repmet-bench ARTIFACT [--format auto|aoti|torchscript] [--batch B] [--rounds R] --images IMG...\n";
+    return 2;
+  }
+  try {
+    std::vector<double> per_image;
+    std::string used = "torchscript";
+    auto timed = [&](auto&& work) {
+      for (int round = 0; round <= rounds; ++round) {
+        auto start = Clock::now();
+        work();
+        double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+        if (round > 0) per_image.push_back(ms / images.size());  // round 0 warms up
+      }
+    };
+    if (repmet::Artifact::open(artifact).task() == "detection") {
+      auto detector = repmet::FewShotDetector::load(artifact, "cpu");
+      timed([&] { detector.detect(images, 0.05f); });
+    } else {
+      auto classifier = repmet::FewShotClassifier::load(artifact, "cpu", format);
+      used = classifier.format();
+      if (classifier.labels().empty()) {
+        for (std::size_t c = 0; c < std::min<std::size_t>(5, images.size()); ++c) {
+          classifier.enroll("class" + std::to_string(c), {images[c]});
+        }
+      }
+      timed([&] {
+        for (std::size_t start = 0; start < images.size(); start += batch) {
+          std::vector<repmet::ImageSource> part(images.begin() + start,
+                                                images.begin() + std::min(images.size(), start + batch));
+          classifier.classify(part, 1);
+        }
+      });
+    }
+    std::cout << nlohmann::json{{"format", used}, {"batch", batch}, {"ms_per_image", per_image}}.dump() << "\n";
+  } catch (const repmet::Error& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
