@@ -226,3 +226,21 @@ def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, 
         checked += len(theirs)
     assert checked >= 50
     assert any(d["label"] == "Ambulance" and d["score"] >= 0.3 for row in ours["predictions"] for d in row["detections"])
+
+
+def test_the_readme_example_classifies_a_pixel_buffer_as_python_classifies_the_file(predict_tool, omniglot_artifact,
+                                                                                     omniglot_images):
+    """repmet-example (the README's program) enrolls two classes from files and classifies a
+    query handed over as a padded-stride RGB buffer; Python classifies the query file."""
+    support, queries = omniglot_images
+    a, b = sorted((support / "c0").iterdir())[0], sorted((support / "c1").iterdir())[0]
+    run = subprocess.run([str(BUILD / "repmet-example"), str(omniglot_artifact), str(a), str(b), str(queries[0])],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    label, posterior = run.stdout.split()
+    python = FewShotClassifier.load(omniglot_artifact, backend="torchscript")
+    python.enroll("a", [a])
+    python.enroll("b", [b])
+    (expected,) = python.classify([queries[0]], top_k=2)
+    assert label == expected.label == "a"
+    assert abs(float(posterior) - expected.posterior) <= TOLERANCE

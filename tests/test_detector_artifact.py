@@ -161,3 +161,54 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     for query in queries:
         drawn = Image.open(tmp_path / "drawn" / f"{Path(query).stem}.png")
         assert drawn.size == Image.open(query).size
+
+
+def test_the_detector_runs_on_onnxruntime_with_torch_blocked(detector_artifact, fsod):
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import PROJECT_ROOT
+
+    train, test = fsod
+    path, boxes = examples_of(train, "Ambulance", 1)[0]
+    code = textwrap.dedent(f"""
+        import sys
+        class BlockTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch.") or name.startswith("torchvision"):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, BlockTorch())
+        from repmet.runtime import FewShotDetector
+        detector = FewShotDetector.load({str(detector_artifact)!r}, backend="auto")
+        detector.enroll("Ambulance", [({str(path)!r}, {boxes.tolist()!r})])
+        (found,) = detector.detect([{str(path)!r}], score_threshold=0.3)
+        print(detector.backend.name, any(d.label == "Ambulance" for d in found), "torch" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["onnxruntime", "True", "False"]
+
+
+def test_detect_from_several_threads_while_a_class_is_enrolled(detector_artifact, fsod):
+    """Concurrent detect calls see the gallery before or after a concurrent enroll, never half of
+    it: every result equals one of the two sequential answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    train, test = fsod
+    detector = FewShotDetector.load(detector_artifact)
+    queries = [image.path for image in test.images[:3]]
+    before = detector.detect(queries, score_threshold=0.2)
+    examples = examples_of(train, "starfish", 2)
+    with ThreadPoolExecutor(4) as pool:
+        running = [pool.submit(detector.detect, queries, 0.2) for _ in range(3)]
+        pool.submit(detector.enroll, "starfish", examples).result()
+        results = [r.result() for r in running]
+    after = detector.detect(queries, score_threshold=0.2)
+
+    def key(found):
+        return [[(d.label, round(d.score, 4)) for d in image] for image in found]
+
+    assert "starfish" in detector.labels and key(before) != key(after)
+    for result in results:
+        assert key(result) in (key(before), key(after))

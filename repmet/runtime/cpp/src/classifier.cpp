@@ -72,8 +72,8 @@ FewShotClassifier FewShotClassifier::load(const std::string& folder, const std::
       if (!models->device.is_cpu()) {
         fail("the aoti graphs of " + folder + " were compiled for the CPU; use device 'cpu' or format 'torchscript'");
       }
-      models->embedding_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(embedding, "model", false, 2);
-      models->head_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(head, "model", false, 2);
+      models->embedding_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(embedding, "model", false, 1);
+      models->head_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(head, "model", false, 1);
     } else {
       // straight onto the device: a frozen graph's weights are constants that .to() would leave behind
       models->embedding_ts = torch::jit::load(embedding, models->device);

@@ -17,8 +17,16 @@
 namespace repmet {
 namespace {
 
-float bilinear(const float* map, int height, int width, float y, float x) {
-  if (y < -1.0f || y > height || x < -1.0f || x > width) return 0.0f;  // outside by more than a pixel
+// One bilinear sample: four positions in the map and their weights (all zero when the sample
+// lies more than a pixel outside the map, torchvision's rule).
+struct Sample {
+  int64_t at[4] = {0, 0, 0, 0};
+  float weight[4] = {0, 0, 0, 0};
+};
+
+Sample bilinear_sample(int height, int width, float y, float x) {
+  Sample s;
+  if (y < -1.0f || y > height || x < -1.0f || x > width) return s;
   y = std::max(y, 0.0f), x = std::max(x, 0.0f);
   int y_low = static_cast<int>(y), x_low = static_cast<int>(x), y_high, x_high;
   if (y_low >= height - 1) {
@@ -32,8 +40,10 @@ float bilinear(const float* map, int height, int width, float y, float x) {
     x_high = x_low + 1;
   }
   float ly = y - y_low, lx = x - x_low, hy = 1.0f - ly, hx = 1.0f - lx;
-  return hy * hx * map[y_low * width + x_low] + hy * lx * map[y_low * width + x_high] +
-         ly * hx * map[y_high * width + x_low] + ly * lx * map[y_high * width + x_high];
+  s.at[0] = y_low * width + x_low, s.at[1] = y_low * width + x_high;
+  s.at[2] = y_high * width + x_low, s.at[3] = y_high * width + x_high;
+  s.weight[0] = hy * hx, s.weight[1] = hy * lx, s.weight[2] = ly * hx, s.weight[3] = ly * lx;
+  return s;
 }
 
 at::Tensor roi_align_cpu(const at::Tensor& input, const at::Tensor& rois, double spatial_scale, int64_t pooled_height,
@@ -48,6 +58,7 @@ at::Tensor roi_align_cpu(const at::Tensor& input, const at::Tensor& rois, double
   const float offset = aligned ? 0.5f : 0.0f;
   const float scale = static_cast<float>(spatial_scale);
   at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
+    std::vector<Sample> samples;
     for (int64_t n = begin; n < end; ++n) {
       const float* r = roi + n * 5;
       const int64_t batch = static_cast<int64_t>(r[0]);
@@ -57,21 +68,32 @@ at::Tensor roi_align_cpu(const at::Tensor& input, const at::Tensor& rois, double
       const float bin_h = roi_h / pooled_height, bin_w = roi_w / pooled_width;
       const int grid_h = sampling_ratio > 0 ? static_cast<int>(sampling_ratio) : static_cast<int>(std::ceil(roi_h / pooled_height));
       const int grid_w = sampling_ratio > 0 ? static_cast<int>(sampling_ratio) : static_cast<int>(std::ceil(roi_w / pooled_width));
-      const float samples = static_cast<float>(std::max(grid_h * grid_w, 1));
+      const float per_bin = static_cast<float>(std::max(grid_h * grid_w, 1));
+      // the samples' positions and weights, once per RoI for all channels
+      samples.clear();
+      for (int64_t ph = 0; ph < pooled_height; ++ph) {
+        for (int64_t pw = 0; pw < pooled_width; ++pw) {
+          for (int iy = 0; iy < grid_h; ++iy) {
+            const float y = start_h + ph * bin_h + (iy + 0.5f) * bin_h / grid_h;
+            for (int ix = 0; ix < grid_w; ++ix) {
+              const float x = start_w + pw * bin_w + (ix + 0.5f) * bin_w / grid_w;
+              samples.push_back(bilinear_sample(static_cast<int>(height), static_cast<int>(width), y, x));
+            }
+          }
+        }
+      }
+      const int per_cell = grid_h * grid_w;
       for (int64_t c = 0; c < channels; ++c) {
         const float* map = data + (batch * channels + c) * height * width;
-        for (int64_t ph = 0; ph < pooled_height; ++ph) {
-          for (int64_t pw = 0; pw < pooled_width; ++pw) {
-            float sum = 0.0f;
-            for (int iy = 0; iy < grid_h; ++iy) {
-              const float y = start_h + ph * bin_h + (iy + 0.5f) * bin_h / grid_h;
-              for (int ix = 0; ix < grid_w; ++ix) {
-                const float x = start_w + pw * bin_w + (ix + 0.5f) * bin_w / grid_w;
-                sum += bilinear(map, static_cast<int>(height), static_cast<int>(width), y, x);
-              }
-            }
-            out[((n * channels + c) * pooled_height + ph) * pooled_width + pw] = sum / samples;
+        float* cell = out + (n * channels + c) * pooled_height * pooled_width;
+        const Sample* s = samples.data();
+        for (int64_t bin = 0; bin < pooled_height * pooled_width; ++bin) {
+          float sum = 0.0f;
+          for (int k = 0; k < per_cell; ++k, ++s) {
+            sum += s->weight[0] * map[s->at[0]] + s->weight[1] * map[s->at[1]] + s->weight[2] * map[s->at[2]] +
+                   s->weight[3] * map[s->at[3]];
           }
+          cell[bin] = sum / per_bin;
         }
       }
     }

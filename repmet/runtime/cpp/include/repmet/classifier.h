@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "repmet/artifact.h"
+#include "repmet/errors.h"
 #include "repmet/gallery.h"
 #include "repmet/image.h"
 

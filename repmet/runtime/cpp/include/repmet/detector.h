@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "repmet/artifact.h"
+#include "repmet/errors.h"
 #include "repmet/detection_preprocess.h"
 #include "repmet/gallery.h"
 #include "repmet/image.h"
