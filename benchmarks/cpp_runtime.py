@@ -6,13 +6,13 @@ classifiers, batch 1 for the detector.
     metric-export checkpoints/omniglot/protonets_1_5.pt --format torchscript --format onnx --format aoti \
         --out artifacts/omniglot_1_5
     metric-export checkpoints/fsod-mini/repmet_detection_fsod_lite0_cpu.pt --format onnx --format torchscript \
-        --out artifacts/fsod_detector
+        --format aoti --out artifacts/fsod_detector
     python benchmarks/cpp_runtime.py --classifier artifacts/omniglot_1_5 --classifier artifacts/flowers_lite0 \
         --detector artifacts/fsod_detector [--data-root ../shared/data] [--images 64] [--rounds 3]
 
 C++: ``build/cpp/repmet-bench`` (AOTInductor and TorchScript). Python: ``FewShotClassifier`` /
-``FewShotDetector`` with ONNX Runtime (the Python runtime's default), TorchScript and, for
-classifiers, AOTInductor. Each cell is the median over ``--rounds`` timed passes over the
+``FewShotDetector`` with ONNX Runtime (the Python runtime's default), TorchScript and
+AOTInductor. Each cell is the median over ``--rounds`` timed passes over the
 images after one warm-up pass. Prints a Markdown table.
 """
 
@@ -57,9 +57,12 @@ def main() -> None:
                     _row(folder, "Python", backend, batch, _python_classifier(folder, backend, batch, images, args.rounds))
     for folder in args.detector:
         images = _images_for(Artifact.open(folder), data, min(args.images, 20))
-        _row(folder, "C++", "torchscript", 1, _cpp(folder, "torchscript", 1, images, args.rounds))
-        for backend in ("onnxruntime", "torchscript"):
-            _row(folder, "Python", backend, 1, _python_detector(folder, backend, images, args.rounds))
+        for fmt in ("aoti", "torchscript"):
+            if fmt in Artifact.open(folder).formats():
+                _row(folder, "C++", fmt, 1, _cpp(folder, fmt, 1, images, args.rounds))
+        for backend in ("onnxruntime", "torchscript", "aoti"):
+            if _graph_key(backend) in Artifact.open(folder).formats():
+                _row(folder, "Python", backend, 1, _python_detector(folder, backend, images, args.rounds))
 
 
 def _graph_key(backend: str) -> str:

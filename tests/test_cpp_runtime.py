@@ -179,8 +179,8 @@ def test_bad_input_is_refused_with_the_python_sentences(predict_tool, omniglot_a
 
 def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, tmp_path):
     """Enroll a novel class from a COCO JSON support file, detect on real test images: the C++
-    tool's detections against the Python runtime's (ONNX Runtime), same label, IoU >= 0.99,
-    score within 1e-3."""
+    tool's detections (AOTInductor and TorchScript) against the Python runtime's (ONNX
+    Runtime), same label, IoU >= 0.99, score within 1e-3."""
     from PIL import Image
 
     from repmet.data.detection import load_voc_detection
@@ -202,30 +202,36 @@ def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, 
                                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
     (tmp_path / "support.json").write_text(json.dumps(coco))
     queries = [im.path for im in test.images if ambulance in im.labels.tolist()][:2] + [test.images[0].path]
-    run = run_tool(predict_tool, detector_artifact, "--detect", "--support", tmp_path / "support.json", "--score", 0.05,
-                   "--json", "--query", *queries)
-    assert run.returncode == 0, run.stderr[-2000:]
-    ours = json.loads(run.stdout)
+    outputs = {}
+    for fmt in ("aoti", "torchscript"):
+        run = run_tool(predict_tool, detector_artifact, "--detect", "--support", tmp_path / "support.json", "--score",
+                       0.05, "--json", "--format", fmt, "--query", *queries)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs[fmt] = json.loads(run.stdout)
+        assert outputs[fmt]["backend"] == fmt
 
     detector = FewShotDetector.load(detector_artifact, backend="onnxruntime")
     detector.enroll("Ambulance", [(image.path, image.boxes) for image in examples])
-    assert ours["classes"] == detector.labels
     index = {name: i for i, name in enumerate(detector.labels)}
 
     def arrays(found):
         return (np.array([d["box"] for d in found], np.float32).reshape(-1, 4),
                 np.array([d["score"] for d in found], np.float32), np.array([index[d["label"]] for d in found]))
 
-    checked = 0
-    for row, theirs in zip(ours["predictions"], detector.detect(queries, score_threshold=0.05), strict=True):
-        reference = arrays([{"box": d.box, "score": d.score, "label": d.label} for d in theirs])
-        candidate = arrays(row["detections"])
-        for a, b in ((reference, candidate), (candidate, reference)):
-            counted, missing = unmatched_detections(a, b, 0.99, 1e-3)
-            assert missing <= 0.01 * max(counted, 1), (row["image"], missing, counted)
-        checked += len(theirs)
-    assert checked >= 50
-    assert any(d["label"] == "Ambulance" and d["score"] >= 0.3 for row in ours["predictions"] for d in row["detections"])
+    expected = detector.detect(queries, score_threshold=0.05)
+    for fmt, ours in outputs.items():
+        assert ours["classes"] == detector.labels
+        checked = 0
+        for row, theirs in zip(ours["predictions"], expected, strict=True):
+            reference = arrays([{"box": d.box, "score": d.score, "label": d.label} for d in theirs])
+            candidate = arrays(row["detections"])
+            for a, b in ((reference, candidate), (candidate, reference)):
+                counted, missing = unmatched_detections(a, b, 0.99, 1e-3)
+                assert missing <= 0.01 * max(counted, 1), (fmt, row["image"], missing, counted)
+            checked += len(theirs)
+        assert checked >= 50
+        assert any(d["label"] == "Ambulance" and d["score"] >= 0.3 for row in ours["predictions"]
+                   for d in row["detections"])
 
 
 def test_the_readme_example_classifies_a_pixel_buffer_as_python_classifies_the_file(predict_tool, omniglot_artifact,
@@ -244,3 +250,15 @@ def test_the_readme_example_classifies_a_pixel_buffer_as_python_classifies_the_f
     (expected,) = python.classify([queries[0]], top_k=2)
     assert label == expected.label == "a"
     assert abs(float(posterior) - expected.posterior) <= TOLERANCE
+
+
+@pytest.mark.parametrize("fmt", ["aoti", "torchscript"])
+def test_classify_from_several_threads_gives_the_sequential_answers(predict_tool, omniglot_aoti_artifact,
+                                                                     omniglot_images, fmt):
+    support, queries = omniglot_images
+    run = subprocess.run([str(BUILD / "repmet-bench"), str(omniglot_aoti_artifact), "--format", fmt, "--rounds", "1",
+                          "--threads", "4", "--images", *map(str, queries)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["format"] == fmt and report["threads_agree"] is True

@@ -35,7 +35,7 @@ def test_the_artifact_is_a_verified_detection_artifact(detector_artifact):
     assert meta["task"] == "detection" and meta["detection"]["canvas"] == 512
     assert set(meta["graphs"]["onnx"]) >= {"detection", "box_embedding", "detection_trt", "box_embedding_trt"}
     assert set(meta["graphs"]["torchscript"]) == {"detection", "box_embedding"}
-    for fmt in ("onnx", "torchscript"):
+    for fmt in ("onnx", "torchscript", "aoti"):
         check = meta["verification"][fmt]
         assert check["passed"] and check["detections"] >= 100 and check["unmatched"] <= 0.01 * check["detections"]
         assert check["max_abs_box_embedding"] <= 1e-4

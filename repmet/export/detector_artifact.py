@@ -1,5 +1,5 @@
 """A detector's artifact: the fixed-shape detection and box-embedding graphs in ONNX (portable,
-and the TensorRT-parser variant) and/or TorchScript, the trained gallery, ``model.pt`` and
+and the TensorRT-parser variant), TorchScript and/or AOTInductor packages, the trained gallery, ``model.pt`` and
 ``metadata.json`` (``task: detection``). Verified on real test images: each backend's
 detections against eager PyTorch's (same label, IoU >= 0.99, score within 1e-3), and its box
 embeddings."""
@@ -17,6 +17,7 @@ import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_graph import BoxEmbeddingGraph
+from repmet.export.detector_aoti import export_detector_aoti
 from repmet.export.detector_onnx import DETECTION_OPSET, export_detector_onnx
 from repmet.export.detector_torchscript import export_detector_torchscript
 from repmet.export.exportable import embedding_fingerprint
@@ -38,11 +39,10 @@ def detector_fingerprint(trained: TrainedModel) -> str:
 
 def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[str],
                             data_root: str | None, log: Callable[[str], None]) -> dict:
-    unsupported = [f for f in formats if f not in ("onnx", "torchscript")]
+    unsupported = [f for f in formats if f not in ("onnx", "torchscript", "aoti")]
     if unsupported:
         raise UserError(f"detector artifacts are exported as --format onnx (its detection_trt.onnx is the TensorRT "
-                        f"parser's input) and --format torchscript; --format {unsupported[0]} for detectors is not "
-                        f"done yet")
+                        f"parser's input), torchscript or aoti; --format {unsupported[0]} for detectors is not done yet")
     model = trained.model.eval()
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
@@ -59,6 +59,8 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
                           "box_embedding_trt": trt_files["box_embedding"], "opset": DETECTION_OPSET}
     if "torchscript" in formats:
         graphs["torchscript"] = export_detector_torchscript(model, canvas, work)
+    if "aoti" in formats:
+        graphs["aoti"] = export_detector_aoti(model, canvas, work)
     metadata = _metadata(trained, checkpoint, canvas, fingerprint, graphs, work)
     metadata["verification"] = verify_detector(trained, work, metadata, data_root, log)
     return metadata
@@ -97,13 +99,13 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
 
 
 def _backends(folder: Path, graphs: dict) -> dict:
-    from repmet.runtime.backends.detector_backends import OnnxRuntimeDetectorBackend, TorchScriptDetectorBackend
+    from repmet.runtime.backends import detector_backends
 
-    opened = {}
-    for fmt, files in graphs.items():
-        paths = (folder / files["detection"], folder / files["box_embedding"])
-        opened[fmt] = OnnxRuntimeDetectorBackend(*paths) if fmt == "onnx" else TorchScriptDetectorBackend(*paths)
-    return opened
+    kinds = {"onnx": detector_backends.OnnxRuntimeDetectorBackend,
+             "torchscript": detector_backends.TorchScriptDetectorBackend,
+             "aoti": detector_backends.AotiDetectorBackend}
+    return {fmt: kinds[fmt](folder / files["detection"], folder / files["box_embedding"])
+            for fmt, files in graphs.items()}
 
 
 def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_root: str | None,

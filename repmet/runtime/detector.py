@@ -3,7 +3,7 @@ examples, then detect it (and the trained classes) in new images; no retraining,
 re-export: the gallery of representatives is an input of the detection graph.
 
 Backends (:mod:`repmet.runtime.backends.detector_backends`): ``onnxruntime`` (no torch),
-``torchscript`` and ``torch`` (eager, from model.pt); ``auto`` is ONNX Runtime."""
+``torchscript``, ``aoti`` and ``torch`` (eager, from model.pt); ``auto`` is ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.gallery_serving import GalleryServing, check_label
 
-DETECTOR_BACKENDS = ("auto", "onnxruntime", "torchscript", "torch")
+DETECTOR_BACKENDS = ("auto", "onnxruntime", "torchscript", "aoti", "torch")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class FewShotDetector(GalleryServing):
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
-        """``backend``: auto (ONNX Runtime), onnxruntime, torchscript or torch (eager)."""
+        """``backend``: auto (ONNX Runtime), onnxruntime, torchscript, aoti or torch (eager)."""
         artifact = Artifact.open(folder)
         if artifact.task != "detection":
             raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotClassifier, "
@@ -108,6 +108,8 @@ def _open_backend(artifact: Artifact, backend: str, device: str, threads: int):
     paths = [artifact.file(graphs["detection"]), artifact.file(graphs["box_embedding"])]
     if backend == "onnxruntime":
         return detector_backends.OnnxRuntimeDetectorBackend(*paths, device, threads)
+    if backend == "aoti":
+        return detector_backends.AotiDetectorBackend(*paths, device)
     return detector_backends.TorchScriptDetectorBackend(*paths, device)
 
 

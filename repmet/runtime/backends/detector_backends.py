@@ -5,6 +5,8 @@ labels, count)`` and ``embed_boxes(image, boxes)`` -> ``[M, D]``, both on a
 - ``onnxruntime``: detection.onnx and box_embedding.onnx; no torch.
 - ``torchscript``: detection.ts and box_embedding.ts, traced graphs whose RoI pooling and NMS
   are torchvision's ops (importing torchvision registers them).
+- ``aoti``: detection.pt2 and box_embedding.pt2, AOTInductor packages (CPU), with the same
+  torchvision operators.
 - ``torch``: the same fixed-shape graphs rebuilt eagerly from model.pt.
 """
 
@@ -82,6 +84,30 @@ class TorchScriptDetectorBackend(_TorchGraphs):
             detect = torch.jit.load(str(detection_path), map_location=target).eval()
             embed = torch.jit.load(str(embedding_path), map_location=target).eval()
         super().__init__(detect, embed, target)
+
+
+class AotiDetectorBackend(_TorchGraphs):
+    name = "aoti"
+
+    def __init__(self, detection_path: Path, embedding_path: Path, device: str = "cpu") -> None:
+        import logging
+
+        import torch
+        import torchvision  # noqa: F401  registers torchvision::roi_align and torchvision::nms
+        from torch._inductor import aoti_load_package
+
+        from repmet.errors import UserError
+
+        if device != "cpu":
+            raise UserError(f"the aoti graphs ({detection_path.name}) were compiled for the CPU; use device='cpu' or "
+                            f"another backend")
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime": a CPU package
+        self.device = device
+        super().__init__(aoti_load_package(str(detection_path)), aoti_load_package(str(embedding_path)),
+                         torch.device("cpu"))
+
+    def _image(self, array: np.ndarray):
+        return self._tensor(array)  # contiguous NCHW, as compiled
 
 
 class EagerDetectorBackend(_TorchGraphs):

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 
 #include "repmet/errors.h"
@@ -41,15 +42,31 @@ void check_boxes(const std::vector<Box>& boxes, int height, int width, const std
 
 }  // namespace
 
+// The artifact's two graphs as AOTInductor packages or TorchScript.
 struct FewShotDetector::Models {
   torch::Device device{torch::kCPU};
-  torch::jit::Module detection, box_embedding;
+  std::string format;
+  torch::jit::Module detection_ts, box_embedding_ts;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> detection_aoti, box_embedding_aoti;
 
   torch::Tensor image(const PreparedImage& prepared) const {
     torch::Tensor t = torch::from_blob(const_cast<float*>(prepared.tensor.data()), {1, 3, prepared.canvas, prepared.canvas},
-                                       torch::kFloat32);
-    // channels-last, as the Python runtime's torch backends feed the network
-    return t.to(device).contiguous(torch::MemoryFormat::ChannelsLast);
+                                       torch::kFloat32).to(device);
+    // TorchScript: channels-last, as the Python runtime feeds it; AOTInductor: NCHW, as compiled
+    return format == "aoti" ? t.contiguous() : t.contiguous(torch::MemoryFormat::ChannelsLast);
+  }
+
+  std::vector<torch::Tensor> detect(const torch::Tensor& image, const torch::Tensor& size, const torch::Tensor& reps) {
+    if (format == "aoti") return detection_aoti->run({image, size, reps});
+    auto tuple = detection_ts.forward({image, size, reps}).toTuple();  // held: elements() refers into it
+    std::vector<torch::Tensor> out;
+    for (const auto& value : tuple->elements()) out.push_back(value.toTensor());
+    return out;
+  }
+
+  torch::Tensor embed(const torch::Tensor& image, const torch::Tensor& boxes) {
+    if (format == "aoti") return box_embedding_aoti->run({image, boxes})[0];
+    return box_embedding_ts.forward({image, boxes}).toTensor();
   }
 };
 
@@ -74,26 +91,43 @@ FewShotDetector::FewShotDetector(FewShotDetector&& other) noexcept
 
 FewShotDetector::~FewShotDetector() = default;
 
-FewShotDetector FewShotDetector::load(const std::string& folder, const std::string& device) {
+FewShotDetector FewShotDetector::load(const std::string& folder, const std::string& device, const std::string& format) {
   Artifact artifact = Artifact::open(folder);
   if (artifact.task() != "detection") {
     fail(folder + " is a " + artifact.task() + " artifact; load it with FewShotClassifier, not FewShotDetector");
   }
   auto models = std::make_unique<Models>();
   models->device = parse_device(device);
-  std::string detection = artifact.graph_file("torchscript", "detection");
-  std::string box_embedding = artifact.graph_file("torchscript", "box_embedding");
+  models->format = format;
+  if (format == "auto") {
+    models->format = artifact.metadata()["graphs"].contains("aoti") && models->device.is_cpu() ? "aoti" : "torchscript";
+  }
+  if (models->format != "aoti" && models->format != "torchscript") {
+    fail("format '" + format + "' is not one the C++ runtime loads; use auto, aoti or torchscript");
+  }
+  if (models->format == "aoti" && !models->device.is_cpu()) {
+    fail("the aoti graphs of " + folder + " were compiled for the CPU; use device 'cpu' or format 'torchscript'");
+  }
+  std::string detection = artifact.graph_file(models->format, "detection");
+  std::string box_embedding = artifact.graph_file(models->format, "box_embedding");
   register_torchvision_ops();
   try {
-    models->detection = torch::jit::load(detection, models->device);
-    models->box_embedding = torch::jit::load(box_embedding, models->device);
+    if (models->format == "aoti") {
+      models->detection_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(detection);
+      models->box_embedding_aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(box_embedding);
+    } else {
+      models->detection_ts = torch::jit::load(detection, models->device);
+      models->box_embedding_ts = torch::jit::load(box_embedding, models->device);
+      models->detection_ts.eval(), models->box_embedding_ts.eval();
+    }
   } catch (const c10::Error& error) {
-    fail("cannot load the TorchScript graphs of " + folder + " (" + std::string(error.what_without_backtrace()) +
-         "); export it again with metric-export --format torchscript");
+    fail("cannot load the " + models->format + " graphs of " + folder + " (" + std::string(error.what_without_backtrace()) +
+         "); export it again with metric-export --format " + models->format);
   }
-  models->detection.eval(), models->box_embedding.eval();
   return FewShotDetector(std::move(artifact), std::move(models));
 }
+
+const std::string& FewShotDetector::format() const { return models_->format; }
 
 PreparedImage FewShotDetector::prepare(const ImageSource& image) const {
   return prepare_detection_image(image.load(3), min_size_, max_size_, mean_, std_);
@@ -115,7 +149,7 @@ void FewShotDetector::enroll(const std::string& label, const std::vector<BoxedIm
     }
     const int m = static_cast<int>(example.boxes.size());
     torch::Tensor boxes = torch::from_blob(resized.data(), {m, 4}, torch::kFloat32).to(models_->device);
-    torch::Tensor out = models_->box_embedding.forward({models_->image(prepared), boxes}).toTensor().to(torch::kCPU).contiguous();
+    torch::Tensor out = models_->embed(models_->image(prepared), boxes).to(torch::kCPU).contiguous();
     embeddings.insert(embeddings.end(), out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
     count += m;
   }
@@ -139,11 +173,11 @@ std::vector<std::vector<Detection>> FewShotDetector::detect(const std::vector<Im
   for (const ImageSource& image : images) {
     PreparedImage prepared = prepare(image);
     torch::Tensor size = torch::tensor({prepared.height, prepared.width}, torch::kFloat32).to(models_->device);
-    auto outputs = models_->detection.forward({models_->image(prepared), size, reps}).toTuple();
-    torch::Tensor boxes = outputs->elements()[0].toTensor().to(torch::kCPU).contiguous();
-    torch::Tensor scores = outputs->elements()[1].toTensor().to(torch::kCPU).contiguous();
-    torch::Tensor labels = outputs->elements()[2].toTensor().to(torch::kCPU, torch::kLong).contiguous();
-    const int64_t count = outputs->elements()[3].toTensor().to(torch::kCPU).item<int64_t>();
+    std::vector<torch::Tensor> outputs = models_->detect(models_->image(prepared), size, reps);
+    torch::Tensor boxes = outputs[0].to(torch::kCPU).contiguous();
+    torch::Tensor scores = outputs[1].to(torch::kCPU).contiguous();
+    torch::Tensor labels = outputs[2].to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t count = outputs[3].to(torch::kCPU).item<int64_t>();
     std::vector<Detection> found;
     for (int64_t i = 0; i < count; ++i) {
       float score = scores[i].item<float>();

@@ -118,8 +118,8 @@ std::vector<std::pair<std::string, std::vector<repmet::BoxedImage>>> support_box
 
 int detect(const std::string& artifact, const std::string& support, const std::string& gallery,
            const std::string& save_gallery, const std::vector<std::string>& queries, const std::string& device,
-           float score, bool as_json) {
-  auto detector = repmet::FewShotDetector::load(artifact, device);
+           const std::string& format, float score, bool as_json) {
+  auto detector = repmet::FewShotDetector::load(artifact, device, format);
   if (!gallery.empty()) detector.load_gallery(gallery);
   if (!support.empty()) {
     for (const auto& [label, examples] : support_boxes(support)) detector.enroll(label, examples);
@@ -134,7 +134,7 @@ int detect(const std::string& artifact, const std::string& support, const std::s
       for (const auto& d : found[q]) detections.push_back({{"box", d.box}, {"label", d.label}, {"score", d.score}});
       rows.push_back({{"image", queries[q]}, {"detections", detections}});
     }
-    std::cout << nlohmann::json{{"backend", "torchscript"}, {"classes", detector.labels()}, {"predictions", rows}}.dump(2)
+    std::cout << nlohmann::json{{"backend", detector.format()}, {"classes", detector.labels()}, {"predictions", rows}}.dump(2)
               << "\n";
     return 0;
   }
@@ -201,7 +201,7 @@ int main(int argc, char** argv) {
   if (artifact.empty()) return usage("give the ARTIFACT folder");
   if (queries.empty()) return usage("give at least one --query IMAGE");
   try {
-    if (detecting) return detect(artifact, support, gallery, save_gallery, queries, device, score, as_json);
+    if (detecting) return detect(artifact, support, gallery, save_gallery, queries, device, format, score, as_json);
     auto classifier = repmet::FewShotClassifier::load(artifact, device, format);
     if (!gallery.empty()) classifier.load_gallery(gallery);
     if (!support.empty()) {

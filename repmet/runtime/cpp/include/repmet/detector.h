@@ -4,8 +4,9 @@
 //   detector.enroll("mug", {{"kitchen.jpg", {{10, 20, 110, 140}}}});
 //   for (const auto& d : detector.detect({"room.jpg"}, 0.5)[0]) d.box, d.label, d.score;
 //
-// The models are the artifact's TorchScript graphs (detection.ts, box_embedding.ts); their
-// RoIAlign and NMS are torchvision's operators, which this library provides for C++ processes.
+// The models are the artifact's AOTInductor packages (detection.pt2, box_embedding.pt2) or
+// TorchScript graphs (detection.ts, box_embedding.ts); their RoIAlign and NMS are torchvision's
+// operators, which this library provides for C++ processes.
 #pragma once
 #include <memory>
 #include <mutex>
@@ -33,7 +34,9 @@ struct BoxedImage {
 
 class FewShotDetector {
  public:
-  static FewShotDetector load(const std::string& folder, const std::string& device = "cpu");
+  // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when present on the CPU)
+  static FewShotDetector load(const std::string& folder, const std::string& device = "cpu",
+                              const std::string& format = "auto");
   FewShotDetector(FewShotDetector&&) noexcept;
   ~FewShotDetector();
 
@@ -47,6 +50,7 @@ class FewShotDetector {
   void save_gallery(const std::string& path) const;
   void load_gallery(const std::string& path);
   std::shared_ptr<const Gallery> gallery() const;
+  const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
   struct Models;
