@@ -24,6 +24,18 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
+# The start of a script run by a subprocess in which importing torch or torchvision fails: for
+# checking that the ONNX Runtime paths never import them.
+BLOCK_TORCH = """
+import sys
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch.") or name.startswith("torchvision"):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, BlockTorch())
+"""
+
+
 def script(name: str) -> str:
     """A console script of the Python running the tests (its venv need not be on PATH)."""
     beside = Path(sys.executable).parent / name

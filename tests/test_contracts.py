@@ -112,6 +112,6 @@ def test_one_format_table_serves_export_and_runtime():
     from repmet.export.artifact_writer import FORMATS as EXPORT_FORMATS
     from repmet.runtime.backends import BACKENDS as RUNTIME_BACKENDS
 
-    assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt")
-    assert RUNTIME_BACKENDS == BACKENDS == ("torch", "torchscript", "onnxruntime", "tensorrt")
-    assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt"}
+    assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt", "aoti")
+    assert RUNTIME_BACKENDS == BACKENDS == ("torch", "torchscript", "onnxruntime", "tensorrt", "aoti")
+    assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt", "aoti"}

@@ -168,17 +168,11 @@ def test_the_detector_runs_on_onnxruntime_with_torch_blocked(detector_artifact, 
     import sys
     import textwrap
 
-    from conftest import PROJECT_ROOT
+    from conftest import BLOCK_TORCH, PROJECT_ROOT
 
     train, test = fsod
     path, boxes = examples_of(train, "Ambulance", 1)[0]
-    code = textwrap.dedent(f"""
-        import sys
-        class BlockTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch.") or name.startswith("torchvision"):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, BlockTorch())
+    code = BLOCK_TORCH + textwrap.dedent(f"""
         from repmet.runtime import FewShotDetector
         detector = FewShotDetector.load({str(detector_artifact)!r}, backend="auto")
         detector.enroll("Ambulance", [({str(path)!r}, {boxes.tolist()!r})])

@@ -235,13 +235,9 @@ def test_a_gallery_from_another_model_or_tampered_is_refused(omniglot_artifact, 
 
 # ---------------------------------------------------------------- no torch, and the command line
 def test_the_onnxruntime_backend_runs_with_torch_blocked(omniglot_artifact):
-    code = textwrap.dedent(f"""
-        import sys
-        class BlockTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch.") or name.startswith("torchvision"):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, BlockTorch())
+    from conftest import BLOCK_TORCH
+
+    code = BLOCK_TORCH + textwrap.dedent(f"""
         import numpy as np
         from repmet.runtime import FewShotClassifier
         c = FewShotClassifier.load({str(omniglot_artifact)!r}, backend="auto")

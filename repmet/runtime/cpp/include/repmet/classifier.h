@@ -16,6 +16,7 @@
 #include "repmet/artifact.h"
 #include "repmet/errors.h"
 #include "repmet/gallery.h"
+#include "repmet/gallery_serving.h"
 #include "repmet/image.h"
 
 namespace repmet {
@@ -25,7 +26,7 @@ struct Prediction {
   std::vector<float> posteriors;
 };
 
-class FewShotClassifier {
+class FewShotClassifier : public GalleryServing {
  public:
   // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when the artifact
   // has it and the device is the CPU, else torchscript).
@@ -35,26 +36,17 @@ class FewShotClassifier {
   ~FewShotClassifier();
 
   void enroll(const std::string& label, const std::vector<ImageSource>& images, int seed = 0);
-  void remove(const std::string& label);
-  std::vector<std::string> labels() const;
   std::vector<Prediction> classify(const std::vector<ImageSource>& images, int top_k = 1) const;
   // [n, dim] embeddings, row-major.
   std::vector<float> embed(const std::vector<ImageSource>& images) const;
-  void save_gallery(const std::string& path) const;
-  void load_gallery(const std::string& path);
-  std::shared_ptr<const Gallery> gallery() const;
-  const Artifact& artifact() const;
   const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
   struct Models;
   FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models);
 
-  Artifact artifact_;
   PreprocessSpec spec_;
   std::unique_ptr<Models> models_;
-  mutable std::mutex gallery_mutex_;
-  std::shared_ptr<const Gallery> gallery_;
 };
 
 }  // namespace repmet

@@ -17,6 +17,7 @@
 #include "repmet/errors.h"
 #include "repmet/detection_preprocess.h"
 #include "repmet/gallery.h"
+#include "repmet/gallery_serving.h"
 #include "repmet/image.h"
 
 namespace repmet {
@@ -32,7 +33,7 @@ struct BoxedImage {
   std::vector<Box> boxes;
 };
 
-class FewShotDetector {
+class FewShotDetector : public GalleryServing {
  public:
   // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when present on the CPU)
   static FewShotDetector load(const std::string& folder, const std::string& device = "cpu",
@@ -43,13 +44,8 @@ class FewShotDetector {
   // ``label`` added (or replaced) from boxed examples; more boxes than K are reduced by k-means.
   void enroll(const std::string& label, const std::vector<BoxedImage>& examples, int seed = 0);
   void enroll(const std::string& label, const ImageSource& image, const std::vector<Box>& boxes, int seed = 0);
-  void remove(const std::string& label);
-  std::vector<std::string> labels() const;
   // One list per image, best first.
   std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.5f) const;
-  void save_gallery(const std::string& path) const;
-  void load_gallery(const std::string& path);
-  std::shared_ptr<const Gallery> gallery() const;
   const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
@@ -57,12 +53,9 @@ class FewShotDetector {
   FewShotDetector(Artifact artifact, std::unique_ptr<Models> models);
   PreparedImage prepare(const ImageSource& image) const;
 
-  Artifact artifact_;
   int min_size_ = 0, max_size_ = 0;
   std::vector<float> mean_, std_;
   std::unique_ptr<Models> models_;
-  mutable std::mutex gallery_mutex_;
-  std::shared_ptr<const Gallery> gallery_;
 };
 
 // torchvision's RoIAlign and NMS for this process, unless torchvision registered them (idempotent).

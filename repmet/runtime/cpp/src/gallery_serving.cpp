@@ -1,0 +1,42 @@
+#include "repmet/gallery_serving.h"
+
+namespace repmet {
+
+GalleryServing::GalleryServing(Artifact artifact) : artifact_(std::move(artifact)) {
+  gallery_ = std::make_shared<const Gallery>(artifact_.reps_per_class(), artifact_.embedding_dim(), artifact_.fingerprint());
+  const auto& name = artifact_.metadata()["gallery"];
+  if (name.is_string()) {
+    std::string path = artifact_.file(name.get<std::string>());
+    gallery_ = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
+  }
+}
+
+GalleryServing::GalleryServing(GalleryServing&& other) noexcept
+    : artifact_(std::move(other.artifact_)), gallery_(std::move(other.gallery_)) {}
+
+void GalleryServing::add_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  gallery_ = std::make_shared<const Gallery>(gallery_->with_class(label, embeddings, n, seed));
+}
+
+void GalleryServing::remove(const std::string& label) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  gallery_ = std::make_shared<const Gallery>(gallery_->without_class(label));
+}
+
+std::shared_ptr<const Gallery> GalleryServing::gallery() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return gallery_;
+}
+
+std::vector<std::string> GalleryServing::labels() const { return gallery()->labels(); }
+
+void GalleryServing::save_gallery(const std::string& path) const { gallery()->save(path); }
+
+void GalleryServing::load_gallery(const std::string& path) {
+  auto loaded = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
+  std::lock_guard<std::mutex> lock(mutex_);
+  gallery_ = std::move(loaded);
+}
+
+}  // namespace repmet

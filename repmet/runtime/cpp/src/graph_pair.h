@@ -1,0 +1,38 @@
+// The two graphs an artifact serves with (embedding + head, or detection + box embedding), in
+// one format: AOTInductor packages (compiled ahead of time, CPU) or TorchScript. Internal to
+// the library (needs torch).
+#pragma once
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/script.h>
+
+#include "repmet/artifact.h"
+
+namespace repmet {
+
+class GraphPair {
+ public:
+  // format "auto": aoti when the artifact has it and the device is the CPU, else torchscript
+  static std::unique_ptr<GraphPair> load(const Artifact& artifact, const std::string& device, const std::string& format,
+                                         const std::array<std::string, 2>& roles);
+
+  // graph ``which`` (0 or 1) on ``inputs`` -> its outputs (a tuple's elements, or the one tensor)
+  std::vector<torch::Tensor> run(int which, const std::vector<torch::Tensor>& inputs);
+  // an NCHW image batch on the device, in the layout the graphs expect
+  torch::Tensor images(const torch::Tensor& batch) const;
+
+  const std::string& format() const { return format_; }
+  const torch::Device& device() const { return device_; }
+
+ private:
+  torch::Device device_{torch::kCPU};
+  std::string format_;
+  std::array<torch::jit::Module, 2> scripted_;
+  std::array<std::unique_ptr<torch::inductor::AOTIModelPackageLoader>, 2> compiled_;
+};
+
+}  // namespace repmet
