@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
+from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 
 MAX_CLASSES = 10_000
 MAX_BOXES = 1_000
@@ -22,22 +22,17 @@ MAX_BOXES = 1_000
 def export_detector_aoti(model: GeneralizedRCNN, canvas: int, folder: Path) -> dict:
     from torch._inductor import aoti_compile_and_package
 
-    predictor = model.roi_heads.box_predictor
-    # a copy: a view of the model's parameter cannot carry a dynamic size into torch.export
-    representatives = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class,
-                                                                  -1).clone()
-    image = torch.zeros(1, 3, canvas, canvas)
-    image_size = torch.tensor([float(canvas), float(canvas)])
-    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [8.0, 8.0, 96.0, 64.0]])
+    detection_inputs, embedding_inputs = example_inputs(model, canvas)
     classes = torch.export.Dim("classes", min=1, max=MAX_CLASSES)
     count = torch.export.Dim("boxes", min=1, max=MAX_BOXES)
     files = {"detection": "detection.pt2", "box_embedding": "box_embedding.pt2"}
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime": a CPU package
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.export.export(DetectionGraph(model, canvas).eval(), (image, image_size, representatives),
+        program = torch.export.export(DetectionGraph(model, canvas).eval(), detection_inputs,
                                       dynamic_shapes=(None, None, {0: classes}))
         aoti_compile_and_package(program, package_path=str(folder / files["detection"]))
-        program = torch.export.export(BoxEmbeddingGraph(model).eval(), (image, boxes), dynamic_shapes=(None, {0: count}))
+        program = torch.export.export(BoxEmbeddingGraph(model).eval(), embedding_inputs,
+                                      dynamic_shapes=(None, {0: count}))
         aoti_compile_and_package(program, package_path=str(folder / files["box_embedding"]))
     return {**files, "device": "cpu"}

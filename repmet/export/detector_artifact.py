@@ -98,16 +98,6 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
     }
 
 
-def _backends(folder: Path, graphs: dict) -> dict:
-    from repmet.runtime.backends import detector_backends
-
-    kinds = {"onnx": detector_backends.OnnxRuntimeDetectorBackend,
-             "torchscript": detector_backends.TorchScriptDetectorBackend,
-             "aoti": detector_backends.AotiDetectorBackend}
-    return {fmt: kinds[fmt](folder / files["detection"], folder / files["box_embedding"])
-            for fmt, files in graphs.items()}
-
-
 def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_root: str | None,
                     log: Callable[[str], None]) -> dict:
     """Each exported format on real test images against eager PyTorch; raises when one disagrees."""
@@ -126,7 +116,10 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     except UserError as exc:
         raise UserError(f"verifying the export needs the detector's real test images ({exc}); pass --data-root DIR")
     images = [split.images[i] for i in np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)]
-    backends = _backends(folder, metadata["graphs"])
+    from repmet.runtime.backends.detector_backends import open_detector_graphs
+
+    backends = {fmt: open_detector_graphs(fmt, folder / files["detection"], folder / files["box_embedding"])
+                for fmt, files in metadata["graphs"].items()}
     model, spec = trained.model.eval(), trained.preprocess
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     tallies = {fmt: {"detections": 0, "unmatched": 0, "max_abs_box_embedding": 0.0} for fmt in backends}

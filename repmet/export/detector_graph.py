@@ -177,6 +177,19 @@ class DetectionGraph(nn.Module):
         return self.boxes(features, rois, valid, image_size, representatives)
 
 
+def example_inputs(model: GeneralizedRCNN, canvas: int) -> tuple[tuple, tuple]:
+    """What the exporters trace the two graphs with: ``(image, image_size, representatives)`` (the
+    trained gallery) and ``(image, boxes)``."""
+    predictor = model.roi_heads.box_predictor
+    # a copy: a view of the model's parameter cannot carry a dynamic size into torch.export
+    representatives = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class,
+                                                                  -1).clone()
+    image = torch.zeros(1, 3, canvas, canvas)
+    image_size = torch.tensor([float(canvas), float(canvas)])
+    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [8.0, 8.0, 96.0, 64.0]])
+    return (image, image_size, representatives), (image, boxes)
+
+
 class BoxEmbeddingGraph(nn.Module):
     """``image [1, 3, S, S]``, ``boxes [M, 4]`` (resized image pixels) -> ``embeddings [M, D]``."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
+from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 from repmet.ops.roi_align import Target, roi_align_export_target
 
 DETECTION_OPSET = 17  # RoiAlign's half-pixel modes need 16+
@@ -23,19 +23,15 @@ def export_detector_onnx(model: GeneralizedRCNN, canvas: int, folder: Path, targ
                          opset: int = DETECTION_OPSET) -> dict[str, str]:
     """Write ``detection[_trt].onnx`` and ``box_embedding[_trt].onnx`` into ``folder``."""
     suffix = "" if target == "onnx" else "_trt"
-    predictor = model.roi_heads.box_predictor
-    representatives = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class, -1)
-    image = torch.zeros(1, 3, canvas, canvas)
-    image_size = torch.tensor([float(canvas), float(canvas)])
-    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [8.0, 8.0, 96.0, 64.0]])
+    detection_inputs, embedding_inputs = example_inputs(model, canvas)
     files = {"detection": f"detection{suffix}.onnx", "box_embedding": f"box_embedding{suffix}.onnx"}
     with roi_align_export_target(target), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes on shapes read as ints: the canvas is fixed
-        torch.onnx.export(DetectionGraph(model, canvas), (image, image_size, representatives),
+        torch.onnx.export(DetectionGraph(model, canvas), detection_inputs,
                           str(folder / files["detection"]), dynamo=False, opset_version=opset,
                           input_names=DETECTION_INPUTS, output_names=DETECTION_OUTPUTS,
                           dynamic_axes={"representatives": {0: "classes"}})
-        torch.onnx.export(BoxEmbeddingGraph(model), (image, boxes), str(folder / files["box_embedding"]),
+        torch.onnx.export(BoxEmbeddingGraph(model), embedding_inputs, str(folder / files["box_embedding"]),
                           dynamo=False, opset_version=opset, input_names=EMBEDDING_INPUTS, output_names=["embeddings"],
                           dynamic_axes={"boxes": {0: "boxes"}, "embeddings": {0: "boxes"}})
     return files

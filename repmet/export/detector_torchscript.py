@@ -12,18 +12,14 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
+from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 
 
 def export_detector_torchscript(model: GeneralizedRCNN, canvas: int, folder: Path) -> dict[str, str]:
-    predictor = model.roi_heads.box_predictor
-    representatives = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class, -1)
-    image = torch.zeros(1, 3, canvas, canvas)
-    image_size = torch.tensor([float(canvas), float(canvas)])
-    boxes = torch.tensor([[0.0, 0.0, 32.0, 32.0], [8.0, 8.0, 96.0, 64.0]])
+    detection_inputs, embedding_inputs = example_inputs(model, canvas)
     files = {"detection": "detection.ts", "box_embedding": "box_embedding.ts"}
-    graphs = {"detection": (DetectionGraph(model, canvas), (image, image_size, representatives)),
-              "box_embedding": (BoxEmbeddingGraph(model), (image, boxes))}
+    graphs = {"detection": (DetectionGraph(model, canvas), detection_inputs),
+              "box_embedding": (BoxEmbeddingGraph(model), embedding_inputs)}
     with torch.no_grad(), warnings.catch_warnings(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         warnings.simplefilter("ignore")  # torch.jit's deprecation notice; tracer notes on the fixed canvas
         for role, (graph, example) in graphs.items():

@@ -122,16 +122,24 @@ _FILES = {
     },
 }
 
-# graphs[KEY] for the formats repmet knows; "embedding" and "head" name files of the folder.
-_GRAPHS = {
-    "type": "object",
-    "propertyNames": {"enum": [f.graph_key for f in FORMATS]},
-    "additionalProperties": {
+
+def _graphs(required: tuple[str, ...], file_keys: tuple[str, ...]) -> dict:
+    """graphs[KEY] for the formats repmet knows; ``file_keys`` name files of the folder (other
+    keys, e.g. opset, describe the format)."""
+    return {
         "type": "object",
-        "required": ["embedding", "head"],
-        "properties": {"embedding": _FILE, "head": _FILE},
-    },
-}
+        "propertyNames": {"enum": [f.graph_key for f in FORMATS]},
+        "additionalProperties": {
+            "type": "object",
+            "required": list(required),
+            "properties": {key: _FILE for key in file_keys},
+        },
+    }
+
+
+# A classifier's graphs: the embedding network and the distance head.
+GRAPH_FILE_KEYS: tuple[str, ...] = ("embedding", "head")
+_GRAPHS = _graphs(GRAPH_FILE_KEYS, GRAPH_FILE_KEYS)
 
 # A detector's preprocessing: exactly DetectorPreprocess's fields (torchvision's resize rule).
 _DETECTION_PREPROCESS = {
@@ -151,15 +159,7 @@ _DETECTION_PREPROCESS = {
 # and the box-embedding graph (image, boxes -> embeddings, for enrollment); under "onnx" also
 # the TensorRT-parser variants (RoI pooling as the ROIAlign_TRT plugin).
 DETECTION_GRAPH_FILE_KEYS: tuple[str, ...] = ("detection", "box_embedding", "detection_trt", "box_embedding_trt")
-_DETECTION_GRAPHS = {
-    "type": "object",
-    "propertyNames": {"enum": [f.graph_key for f in FORMATS]},
-    "additionalProperties": {
-        "type": "object",
-        "required": ["detection", "box_embedding"],
-        "properties": {key: _FILE for key in DETECTION_GRAPH_FILE_KEYS},
-    },
-}
+_DETECTION_GRAPHS = _graphs(("detection", "box_embedding"), DETECTION_GRAPH_FILE_KEYS)
 
 _DETECTION = {
     "type": "object",
@@ -201,5 +201,3 @@ ARTIFACT_SCHEMA: dict = {
     "else": {"properties": {"preprocess": _PREPROCESS, "graphs": _GRAPHS}},
 }
 
-# The keys of graphs[*] that name files (the others, e.g. opset, are descriptions).
-GRAPH_FILE_KEYS: tuple[str, ...] = ("embedding", "head")

@@ -105,12 +105,8 @@ def _open_backend(artifact: Artifact, backend: str, device: str, threads: int):
         exported = ", ".join(sorted(artifact.metadata["graphs"])) or "none"
         raise UserError(f"{artifact.folder} has no {graph_format} graphs (exported: {exported}); export it with "
                         f"--format {graph_format}, or choose another backend")
-    paths = [artifact.file(graphs["detection"]), artifact.file(graphs["box_embedding"])]
-    if backend == "onnxruntime":
-        return detector_backends.OnnxRuntimeDetectorBackend(*paths, device, threads)
-    if backend == "aoti":
-        return detector_backends.AotiDetectorBackend(*paths, device)
-    return detector_backends.TorchScriptDetectorBackend(*paths, device)
+    return detector_backends.open_detector_graphs(graph_format, artifact.file(graphs["detection"]),
+                                                  artifact.file(graphs["box_embedding"]), device, threads)
 
 
 def _checked_boxes(boxes, size: tuple[int, int], name: str) -> np.ndarray:

@@ -42,10 +42,7 @@ def create_backend(artifact: Artifact, backend: str = "auto", device: str = "cpu
     if backend == "aoti":
         from repmet.runtime.backends.torch_backends import AotiBackend
 
-        if device != "cpu":
-            raise UserError(f"the aoti graphs of {artifact.folder} were compiled for the CPU; use device='cpu' or "
-                            f"another backend")
-        return AotiBackend(artifact.graph("aoti", "embedding"), artifact.graph("aoti", "head"))
+        return AotiBackend(artifact.graph("aoti", "embedding"), artifact.graph("aoti", "head"), device)
     if backend == "torchscript":
         from repmet.runtime.backends.torch_backends import TorchScriptBackend
 

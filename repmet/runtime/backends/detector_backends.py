@@ -90,21 +90,13 @@ class AotiDetectorBackend(_TorchGraphs):
     name = "aoti"
 
     def __init__(self, detection_path: Path, embedding_path: Path, device: str = "cpu") -> None:
-        import logging
-
         import torch
         import torchvision  # noqa: F401  registers torchvision::roi_align and torchvision::nms
-        from torch._inductor import aoti_load_package
 
-        from repmet.errors import UserError
+        from repmet.runtime.backends.torch_backends import load_aoti_packages
 
-        if device != "cpu":
-            raise UserError(f"the aoti graphs ({detection_path.name}) were compiled for the CPU; use device='cpu' or "
-                            f"another backend")
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "no CUDA runtime": a CPU package
         self.device = device
-        super().__init__(aoti_load_package(str(detection_path)), aoti_load_package(str(embedding_path)),
-                         torch.device("cpu"))
+        super().__init__(*load_aoti_packages([detection_path, embedding_path], device), torch.device("cpu"))
 
     def _image(self, array: np.ndarray):
         return self._tensor(array)  # contiguous NCHW, as compiled
@@ -123,3 +115,13 @@ class EagerDetectorBackend(_TorchGraphs):
         model = open_checkpoint(model_path).model.float().eval()
         super().__init__(DetectionGraph(model, canvas).eval().to(target), BoxEmbeddingGraph(model).eval().to(target),
                          target)
+
+
+def open_detector_graphs(graph_key: str, detection_path: Path, embedding_path: Path, device: str = "cpu",
+                         threads: int = 0):
+    """The backend that runs an artifact's ``graphs[graph_key]`` (onnx, torchscript or aoti)."""
+    if graph_key == "onnx":
+        return OnnxRuntimeDetectorBackend(detection_path, embedding_path, device, threads)
+    if graph_key == "aoti":
+        return AotiDetectorBackend(detection_path, embedding_path, device)
+    return TorchScriptDetectorBackend(detection_path, embedding_path, device)

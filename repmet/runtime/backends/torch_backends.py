@@ -61,21 +61,30 @@ class TorchScriptBackend(_TorchBackend):
         super().__init__(embedding.eval(), head.eval(), device)
 
 
+def load_aoti_packages(paths: list[Path], device: str) -> list:
+    """AOTInductor packages (compiled for the CPU, so refused on any other device) as callables."""
+    import logging
+
+    from torch._inductor import aoti_load_package
+
+    from repmet.errors import UserError
+
+    if device != "cpu":
+        raise UserError(f"the aoti graphs in {paths[0].parent} were compiled for the CPU; use device='cpu' or "
+                        f"another backend")
+    # its "No CUDA runtime is found" note is noise for a CPU package
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    return [aoti_load_package(str(path)) for path in paths]
+
+
 class AotiBackend(Backend):
     """AOTInductor packages (CPU), fed contiguous NCHW images as they were exported."""
 
     name = "aoti"
 
-    def __init__(self, embedding_path: Path, head_path: Path) -> None:
-        import logging
-
-        from torch._inductor import aoti_load_package
-
-        # its "No CUDA runtime is found" note is noise for a CPU package
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        self.device = "cpu"
-        self._embedding = aoti_load_package(str(embedding_path))
-        self._head = aoti_load_package(str(head_path))
+    def __init__(self, embedding_path: Path, head_path: Path, device: str = "cpu") -> None:
+        self.device = device
+        self._embedding, self._head = load_aoti_packages([embedding_path, head_path], device)
 
     @torch.inference_mode()
     def embed(self, images: np.ndarray) -> np.ndarray:

@@ -130,11 +130,9 @@ Artifact Artifact::open(const std::string& folder) {
   artifact.task_ = check.one_of("task", {"classification", "detection"});
   artifact.embedding_dim_ = check.integer("embedding.dim", 1, 65536);
   artifact.reps_per_class_ = check.integer("head.reps_per_class", 1, 1000);
-  const json& embedding = check.at("embedding");
-  if (!embedding.contains("fingerprint")) check.at("embedding.fingerprint");  // says it is missing
   artifact.fingerprint_ = check.string("embedding.fingerprint");
   if (!std::regex_match(artifact.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
-    check.invalid("embedding.fingerprint", embedding["fingerprint"], "it must be 64 lowercase hexadecimal digits");
+    check.invalid("embedding.fingerprint", check.at("embedding.fingerprint"), "it must be 64 lowercase hexadecimal digits");
   }
   const json& files = check.at("files");
   if (!files.is_object()) check.invalid("files", files, "it must be an object");

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
         if (round > 0) per_image.push_back(ms / images.size());  // round 0 warms up
       }
     };
-    if (repmet::Artifact::open(artifact).task() == "detection") {
+    const bool is_detector = repmet::Artifact::open(artifact).task() == "detection";
+    if (is_detector) {
       auto detector = repmet::FewShotDetector::load(artifact, "cpu", format);
       used = detector.format();
       timed([&] { detector.detect(images, 0.05f); });
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
       });
     }
     nlohmann::json report{{"format", used}, {"batch", batch}, {"ms_per_image", per_image}};
-    if (threads > 0 && repmet::Artifact::open(artifact).task() == "classification") {
+    if (threads > 0 && !is_detector) {
       auto classifier = repmet::FewShotClassifier::load(artifact, "cpu", format);
       for (std::size_t c = 0; c < std::min<std::size_t>(5, images.size()); ++c) {
         classifier.enroll("class" + std::to_string(c), {images[c]});
