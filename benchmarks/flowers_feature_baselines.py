@@ -21,6 +21,7 @@ from repmet.data.feature_cache import cached_features
 from repmet.data.transforms import TransformSpec
 from repmet.models import FrozenBackbone, create_model
 from repmet.models.identity import backbone_identity
+from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy
 from repmet.evaluate.fewshot import fewshot_episodes
 
 
@@ -45,25 +46,10 @@ def main() -> None:
     print("|---|---|---|")
     for split in ("train", "trainval"):
         x, y = features(split)
-        mean, std = x.mean(0), x.std(0) + 1e-6
-        weights = torch.zeros(x.shape[1], 102, requires_grad=True)
-        bias = torch.zeros(102, requires_grad=True)
-        optimizer = torch.optim.LBFGS([weights, bias], max_iter=200, line_search_fn="strong_wolfe")
-        standardised = (x - mean) / std
-
-        def closure():
-            optimizer.zero_grad()
-            loss = F.cross_entropy(standardised @ weights + bias, y) + 1e-4 * weights.pow(2).sum()
-            loss.backward()
-            return loss
-
-        optimizer.step(closure)
-        with torch.no_grad():
-            probe = (((test_x - mean) / std @ weights + bias).argmax(1) == test_y).float().mean().item()
-        centroids = torch.stack([F.normalize(x[y == c], dim=1).mean(0) for c in range(102)])
-        ncm = ((F.normalize(test_x, dim=1) @ F.normalize(centroids, dim=1).t()).argmax(1) == test_y).float().mean()
+        probe = linear_probe_accuracy(x, y, test_x, test_y, 102)
+        ncm = nearest_class_mean_accuracy(x, y, test_x, test_y, 102)
         print(f"| linear probe (logistic regression) | {split} | {100 * probe:.2f} |")
-        print(f"| nearest class mean (cosine) | {split} | {100 * ncm.item():.2f} |")
+        print(f"| nearest class mean (cosine) | {split} | {100 * ncm:.2f} |")
 
     parts = [features(split, (81, 102)) for split in ("trainval", "test")]
     held_x = F.normalize(torch.cat([p[0] for p in parts]), dim=1)

@@ -47,6 +47,8 @@ class DataConfig:
     train_classes: Optional[list[int]] = None  # [first, last], 1-based inclusive; None: all classes
     fewshot_classes: Optional[list[int]] = None  # [first, last] held out for few-shot evaluation
     cache_views: list[str] = field(default_factory=lambda: ["center", "flip"])  # training views of cached features
+    # more cached training views: seeded RandomResizedCrop + mirror of each training image (random0, random1, ...)
+    cache_random_views: int = field(default=0, metadata=at_least(0))
 
 
 @dataclass
@@ -59,10 +61,17 @@ class ModelConfig:
     weights: Optional[str] = None  # a local state dict instead of downloaded ImageNet weights
     frozen: bool = False  # no gradients and no BatchNorm statistics updates in the backbone
     cache_features: bool = False  # with frozen: compute backbone features once and train the head on them
+    # fine-tune only the top N blocks (EfficientNet-Lite0: of 16; ResNets: residual blocks) and the
+    # final feature layer; the rest and its BatchNorm statistics stay frozen. With cache_features the
+    # frozen bottom's activation maps are cached. None: the whole backbone as model.frozen says.
+    trainable_blocks: Optional[int] = field(default=None, metadata=at_least(1))
 
 
 @dataclass
 class HeadConfig:
+    # mlp: FC-ReLU-FC-L2 (the papers'); residual: the L2-normalised features plus a learned
+    # correction that starts at zero (keeps what transfers to unseen classes; repmet.models.embedding_head)
+    kind: Literal["mlp", "residual"] = "mlp"
     hidden_dim: int = field(default=1024, metadata=at_least(1))
     embedding_dim: int = field(default=256, metadata=at_least(1))
     dropout: float = field(default=0.0, metadata=between(0.0, 0.99))  # on the backbone features, during training
@@ -97,6 +106,7 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda when present, else cpu
     channels_last: bool = True
     keep: Literal["best", "last"] = "best"  # which checkpoint stands for the run (last when val is in train)
+    backbone_lr_scale: float = field(default=1.0, metadata=positive())  # the backbone's lr = lr x this
 
 
 @dataclass

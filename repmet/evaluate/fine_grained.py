@@ -11,7 +11,7 @@ import torch
 from repmet.config import ExperimentConfig
 from repmet.data import LabeledImages, load_labeled_classes
 from repmet.data.feature_source import CachedFeatureSource, ImageSource
-from repmet.data.transforms import TransformSpec
+from repmet.data.transforms import TransformSpec, random_views
 from repmet.errors import UserError
 from repmet.evaluate.fewshot import fewshot_episodes
 from repmet.evaluate.retrieval import retrieval_metrics
@@ -23,8 +23,9 @@ def feature_source(config: ExperimentConfig, backbone: torch.nn.Module, spec: Tr
     """Cached backbone features when the backbone is frozen and cached, else images through it."""
     m = config.model
     if m.cache_features:
-        identity = backbone_identity(m.name, m.pretrained, m.weights)
-        return CachedFeatureSource(backbone, identity, spec, config.data.cache_views, device, progress)
+        identity = backbone_identity(m.name, m.pretrained, m.weights) + getattr(backbone, "cached_part_key", "")
+        views = config.data.cache_views + random_views(config.data.cache_random_views)
+        return CachedFeatureSource(backbone, identity, spec, views, device, progress)
     return ImageSource(spec, device)
 
 
@@ -56,6 +57,19 @@ def closed_set_accuracy(learner, embeddings: torch.Tensor, labels: torch.Tensor)
     return (learner.log_posterior(embeddings).argmax(dim=1) == labels).float().mean().item()
 
 
+def held_out_images(config: ExperimentConfig) -> LabeledImages:
+    """Every image of ``data.fewshot_classes``, from all splits, in a fixed order (episodes are
+    drawn by position, so the same order gives the same episodes to every embedding)."""
+    held_out = config.data.fewshot_classes
+    path_labels: dict = {}
+    d = config.data
+    for name in dict.fromkeys([d.train_split, d.val_split, d.test_split]):
+        part = load_labeled_classes(d, name, held_out)
+        path_labels.update(zip(part.paths, part.labels.tolist()))  # overlapping splits share images
+    return LabeledImages(list(path_labels), np.array(list(path_labels.values())), part.class_names,
+                         f"{d.dataset} classes {held_out[0]}-{held_out[1]}, all splits")
+
+
 def evaluate_fine_grained(config: ExperimentConfig, model, class_names: list[str], spec: TransformSpec, split: str,
                           way: int, shots: list[int], query: int, episodes: int, seed: int, reps_per_class: int,
                           device: torch.device, progress: bool = True) -> dict[str, Any]:
@@ -74,13 +88,7 @@ def evaluate_fine_grained(config: ExperimentConfig, model, class_names: list[str
     }
     held_out = config.data.fewshot_classes
     if held_out:
-        path_labels: dict = {}
-        d = config.data
-        for name in dict.fromkeys([d.train_split, d.val_split, d.test_split]):
-            part = load_labeled_classes(d, name, held_out)
-            path_labels.update(zip(part.paths, part.labels.tolist()))  # overlapping splits share images
-        merged = LabeledImages(list(path_labels), np.array(list(path_labels.values())), part.class_names,
-                               f"{d.dataset} classes {held_out[0]}-{held_out[1]}, all splits")
+        merged = held_out_images(config)
         fewshot_embeddings = embed_images(model, source, merged).cpu()
         for shot in shots:
             accuracy, ci95 = fewshot_episodes(fewshot_embeddings, merged.labels, way, shot, query, episodes, seed,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ class MagnetConfig:
     alpha: float = field(default=1.0, metadata=at_least(0.0))
     refresh_every: int = field(default=100, metadata=at_least(1))  # steps between k-means refreshes of the clusters
     eval_neighbors: int = field(default=8, metadata=at_least(1))  # L: nearest clusters used for the soft assignment
+    # batch: sigma^2 is each batch's variance (the paper's); initial: the training set's variance
+    # around its clusters in the initial embedding, kept fixed (see repmet.losses.magnet)
+    variance: Literal["batch", "initial"] = "batch"
 
 
 class MagnetLearner(BatchLearner):
@@ -38,11 +42,18 @@ class MagnetLearner(BatchLearner):
         self.k, self.refresh_every, self.eval_neighbors = settings.clusters_per_class, settings.refresh_every, settings.eval_neighbors
         self.seed = seed
         self.criterion = MagnetLoss(settings.alpha)
+        self.fixed_variance = settings.variance == "initial"
+        self.register_buffer("loss_variance", torch.zeros(()))  # sigma^2 of the loss when fixed
         self.sampler: ClusterBatchSampler | None = None
         self.register_buffer("centers", torch.zeros(num_classes * self.k, embedding_dim))
         self.register_buffer("center_classes", torch.arange(num_classes).repeat_interleave(self.k))
         self.register_buffer("variance", torch.ones(()))
         self.assignment = np.zeros(0, dtype=np.int64)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before magnet.variance existed lack the buffer (they used the batch variance)
+        state_dict.setdefault(prefix + "loss_variance", torch.zeros(()))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def prepare_training(self, train_labels: np.ndarray, config: ExperimentConfig, class_names: list[str],
                          description: str) -> None:
@@ -71,6 +82,8 @@ class MagnetLearner(BatchLearner):
     def initialise(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
         """Cluster the training set and hand the clusters to the batch sampler."""
         self.assignment = self._fit_clusters(embeddings, labels).numpy()
+        if self.fixed_variance and float(self.loss_variance) == 0.0:  # the first time only: kept in checkpoints
+            self.loss_variance.copy_(self.variance)
         self.sampler.set_clusters(self.assignment, self.center_classes.cpu().numpy(), self.centers)
 
     def prepare_evaluation(self, embed_train) -> None:
@@ -83,7 +96,8 @@ class MagnetLearner(BatchLearner):
 
     def loss(self, embeddings: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor) -> BatchResult:
         batch_clusters, cluster_ids = torch.unique(groups, return_inverse=True)
-        return self.criterion(embeddings, cluster_ids, self.center_classes[batch_clusters])
+        variance = float(self.loss_variance) if self.fixed_variance else None
+        return self.criterion(embeddings, cluster_ids, self.center_classes[batch_clusters], variance)
 
     def after_step(self, step: int, groups: np.ndarray, result: BatchResult, embed_train) -> None:
         self.sampler.record_losses(groups, result.per_sample.cpu().numpy())

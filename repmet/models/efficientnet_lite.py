@@ -90,8 +90,27 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = _bn(1280)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_top(self.forward_bottom(images, len(self._blocks)), len(self._blocks))
+
+    # The split that partial fine-tuning uses (repmet.models.partial_freeze): blocks [0, cut)
+    # frozen, their output cached; blocks [cut, 16) and the 1x1 head convolution trained.
+    @property
+    def num_blocks(self) -> int:
+        return len(self._blocks)
+
+    def bottom_modules(self, cut: int) -> list[nn.Module]:
+        return [self._conv_stem, self._bn0, *self._blocks[:cut]]
+
+    def forward_bottom(self, images: torch.Tensor, cut: int) -> torch.Tensor:
+        """Images -> the activation map after the first ``cut`` blocks."""
         x = F.relu6(self._bn0(self._conv_stem(images)))
-        for block in self._blocks:
+        for block in self._blocks[:cut]:
+            x = block(x)
+        return x
+
+    def forward_top(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """The activation map after ``cut`` blocks -> pooled features ``[B, 1280]``."""
+        for block in self._blocks[cut:]:
             x = block(x)
         x = F.relu6(self._bn1(self._conv_head(x)))
         return x.mean(dim=(2, 3))

@@ -21,10 +21,11 @@ class FineGrainedModel(nn.Module):
         self.backbone, self.head, self.method, self.aux_head = backbone, head, method, aux_head
 
     def embed(self, inputs: torch.Tensor, from_features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(embeddings, auxiliary embeddings or None)``; ``from_features``: inputs are cached
-        backbone features rather than images."""
+        """``(embeddings, auxiliary embeddings or None)``; ``from_features``: inputs are what the
+        feature cache holds (the frozen backbone's features, or the frozen bottom blocks'
+        activation maps), not images."""
         if from_features:
-            return self.head(inputs), None
+            return self.head(self.backbone.trained_part(inputs)), None
         features = self.backbone(inputs.contiguous(memory_format=torch.channels_last))
         if isinstance(features, InceptionFeatures):
             aux = self.aux_head(features.aux_features) if self.aux_head is not None else None

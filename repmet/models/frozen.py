@@ -26,5 +26,12 @@ class FrozenBackbone(nn.Module):
         self.backbone.eval()
         return self
 
+    def cached_part(self, images):
+        """What the feature cache stores: the whole backbone's features."""
+        return self.backbone(images)
+
+    def trained_part(self, features):
+        return features
+
     def forward(self, images):
         return self.backbone(images)

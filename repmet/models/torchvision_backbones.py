@@ -74,12 +74,42 @@ def load_imagenet_weights(name: str, network: nn.Module, pretrained: bool, weigh
     network.load_state_dict(state, strict=False)
 
 
-def _resnet(name: str, pretrained: bool, weights: str | None) -> TorchvisionBackbone:
+class ResNetBackbone(TorchvisionBackbone):
+    """A torchvision ResNet whose residual blocks (layer1[0] ... layer4[-1]) can be split for
+    partial fine-tuning (repmet.models.partial_freeze): the bottom ``cut`` blocks and the stem
+    frozen, the rest trained."""
+
+    def _blocks(self) -> list[nn.Module]:
+        n = self.network
+        return [*n.layer1, *n.layer2, *n.layer3, *n.layer4]
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self._blocks())
+
+    def bottom_modules(self, cut: int) -> list[nn.Module]:
+        n = self.network
+        return [n.conv1, n.bn1, *self._blocks()[:cut]]
+
+    def forward_bottom(self, images: torch.Tensor, cut: int) -> torch.Tensor:
+        n = self.network
+        x = n.maxpool(n.relu(n.bn1(n.conv1(images))))
+        for block in self._blocks()[:cut]:
+            x = block(x)
+        return x
+
+    def forward_top(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        for block in self._blocks()[cut:]:
+            x = block(x)
+        return torch.flatten(self.network.avgpool(x), 1)
+
+
+def _resnet(name: str, pretrained: bool, weights: str | None) -> ResNetBackbone:
     network = getattr(torchvision.models, name)(weights=None)
     load_imagenet_weights(name, network, pretrained, weights)
     feature_dim = network.fc.in_features
     network.fc = nn.Identity()
-    return TorchvisionBackbone(network, feature_dim)
+    return ResNetBackbone(network, feature_dim)
 
 
 for _name in ("resnet18", "resnet34", "resnet50"):

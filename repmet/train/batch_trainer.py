@@ -33,6 +33,7 @@ class BatchTrainer:
     def __init__(self, config: ExperimentConfig, out_dir: str | Path, resume: bool = False,
                  progress: bool = True, overwrite: bool = False) -> None:
         self.config, self.out_dir, self.progress = config, Path(out_dir), progress
+        self.started = time.perf_counter()  # wall time counts the feature caching too
         self.method = get_method(config.method)
         self.ctx = single_process(config.train.device, config.method)
         self.folder = RunFolder(self.out_dir)
@@ -52,7 +53,7 @@ class BatchTrainer:
         self.model.to(device)
         self.source = feature_source(config, self.model.backbone, transform_spec(config), device, progress)
         self.source.prepare_training(self.train_data.paths)
-        self.optimizer = build_optimizer(self.model.parameters(), config.train)
+        self.optimizer = build_optimizer(self.model.parameters(), config.train, self.model.backbone.parameters())
         self.scheduler = build_scheduler(self.optimizer, config.train)
         self.start_epoch, self.best_val, self.history = 0, -1.0, []
         if resume:
@@ -137,6 +138,10 @@ class BatchTrainer:
                                       **self.train_epoch(epoch)}
             self.model.method.prepare_evaluation(self.embed_training_set)
             record["val_acc"] = self.closed_set_accuracy(self.val_data)
+            # since the run started (its first part too, when resumed), caching and validation included
+            previous = self.history[-1].get("wall_s", 0.0) if self.history else 0.0
+            record["wall_s"] = previous + time.perf_counter() - self.started
+            self.started = time.perf_counter()
             improved = record["val_acc"] > self.best_val
             self.best_val = max(self.best_val, record["val_acc"])
             self.history.append(record)

@@ -13,11 +13,18 @@ from repmet.config import TrainConfig
 from repmet.errors import UserError
 
 
-def build_optimizer(parameters: Iterable[torch.nn.Parameter], train: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(parameters: Iterable[torch.nn.Parameter], train: TrainConfig,
+                    backbone_parameters: Iterable[torch.nn.Parameter] = ()) -> torch.optim.Optimizer:
+    """The trainable ``parameters`` at ``train.lr``; those also in ``backbone_parameters`` (a
+    pretrained backbone being fine-tuned) at ``train.lr x train.backbone_lr_scale``."""
+    in_backbone = {id(p) for p in backbone_parameters}
     trainable = [p for p in parameters if p.requires_grad]
+    groups = [{"params": [p for p in trainable if id(p) not in in_backbone], "lr": train.lr},
+              {"params": [p for p in trainable if id(p) in in_backbone], "lr": train.lr * train.backbone_lr_scale}]
+    groups = [g for g in groups if g["params"]]
     if train.optimizer == "adam":
-        return torch.optim.Adam(trainable, lr=train.lr, weight_decay=train.weight_decay)
-    return torch.optim.SGD(trainable, lr=train.lr, momentum=0.9, weight_decay=train.weight_decay)
+        return torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+    return torch.optim.SGD(groups, lr=train.lr, momentum=0.9, weight_decay=train.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, train: TrainConfig, units_per_step: int = 1):
