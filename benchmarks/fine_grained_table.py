@@ -29,7 +29,7 @@ def row(run: Path) -> str:
     else:
         selected = f"{len(history)} epochs (fixed)"
     wall = history[-1].get("wall_s")
-    wall_text = f"{wall / 60:.0f} min" if wall is not None else "-"
+    wall_text = "-" if wall is None else f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.0f} min"
     m = config["model"]
     backbone = m["name"] + (", frozen" if m["frozen"] else f", top {m['trainable_blocks']} blocks trained"
                             if m.get("trainable_blocks") else ", fine-tuned")

@@ -192,3 +192,17 @@ def test_feature_cache_reuses_rows_of_moved_images_and_recomputes_changed_ones(d
     Image.open(sources[0]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second / sources[0].name)
     c = cached_features(CountingBackbone(), "counting", sorted(second.iterdir()), spec, "center", device, progress=False)
     assert calls == [3, 1] and not torch.equal(c[0], a[0]) and torch.equal(c[1:], a[1:])
+
+
+def test_a_magnet_checkpoint_from_before_the_fixed_variance_still_loads(data_root):
+    from repmet.config import load_config
+    from repmet.methods import get_method
+
+    config = load_config(PROJECT_ROOT / "configs" / "magnet_flowers_lite0_mlp_cpu.yaml",
+                         [f"data.root={data_root}", "model.pretrained=false"])
+    model = get_method("magnet").build_model(config, ["a", "b"])
+    old = {k: v for k, v in model.state_dict().items() if not k.endswith("loss_variance")}
+    assert len(old) == len(model.state_dict()) - 1
+    fresh = get_method("magnet").build_model(config, ["a", "b"])
+    fresh.load_state_dict(old)  # strict: nothing else may be missing
+    assert float(fresh.method.loss_variance) == 0.0 and not fresh.method.fixed_variance

@@ -108,7 +108,8 @@ def test_shots_beyond_k_become_k_representatives_by_kmeans(flowers_artifact, dat
     classifier.enroll("two shots", paths[:2])
     g = classifier.gallery
     five, two = g.labels.index("five shots"), g.labels.index("two shots")
-    assert g.representatives.shape[1:] == (3, 256) and g.counts[five] == 3 and g.counts[two] == 2
+    # 1280-d: repmet_flowers_lite0_cpu's residual head keeps the features' size
+    assert g.representatives.shape[1:] == (3, 1280) and g.counts[five] == 3 and g.counts[two] == 2
     embeddings = classifier.embed(paths)
     # each k-means centre is the mean of the embeddings closest to it
     centres = g.representatives[five]

@@ -85,7 +85,7 @@ def test_user_errors_print_one_line_and_no_traceback(tmp_path):
     result = run_cli("metric-train", str(bad))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {bad}: unknown key 'train.wayy' in section 'train'; known keys: " \
-        "channels_last, device, episodes_per_epoch, episodes_per_step, epochs, keep, lr, lr_decay_every, " \
+        "backbone_lr_scale, channels_last, device, episodes_per_epoch, episodes_per_step, epochs, keep, lr, lr_decay_every, " \
         "lr_decay_factor, optimizer, query, shot, steps_per_epoch, way, weight_decay"
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"PK\x03\x04 not really")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from repmet.cli_errors import report_user_errors
-from repmet.devices import resolve_device
+from repmet.devices import flush_denormals, resolve_device
 from repmet.errors import UserError
 from repmet.methods import EvalRequest, open_checkpoint
 
@@ -34,6 +34,7 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
     trained = open_checkpoint(checkpoint)
     if data_root:
         trained.config.data.root = data_root
+    flush_denormals()
     request = EvalRequest(split, way, shot, query, episodes, seed, resolve_device(device, option="--device"))
     result = trained.method.evaluate(trained, request)
     for line in trained.method.summary(trained.config, result):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from repmet.devices import resolve_device
+from repmet.devices import flush_denormals, resolve_device
 from repmet.errors import UserError
 
 
@@ -40,6 +40,7 @@ class DistributedContext:
 
 
 def setup_distributed(device_name: str) -> DistributedContext:
+    flush_denormals()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
         return DistributedContext(0, 1, resolve_device(device_name))
