@@ -23,7 +23,7 @@ def feature_source(config: ExperimentConfig, backbone: torch.nn.Module, spec: Tr
     """Cached backbone features when the backbone is frozen and cached, else images through it."""
     m = config.model
     if m.cache_features:
-        identity = backbone_identity(m.name, m.pretrained, m.weights) + getattr(backbone, "cached_part_key", "")
+        identity = backbone_identity(m.name, m.pretrained, m.weights) + backbone.cached_part_key
         views = config.data.cache_views + random_views(config.data.cache_random_views)
         return CachedFeatureSource(backbone, identity, spec, views, device, progress)
     return ImageSource(spec, device)

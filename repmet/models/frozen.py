@@ -26,6 +26,8 @@ class FrozenBackbone(nn.Module):
         self.backbone.eval()
         return self
 
+    cached_part_key = ""  # the cache holds the whole backbone's features (repmet.models.partial_freeze differs)
+
     def cached_part(self, images):
         """What the feature cache stores: the whole backbone's features."""
         return self.backbone(images)

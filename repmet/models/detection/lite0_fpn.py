@@ -28,8 +28,7 @@ class Lite0FPN(nn.Module):
         self.body = body
         self.out_channels = out_channels
         self.fpn = FeaturePyramidNetwork(list(STAGE_CHANNELS), out_channels, extra_blocks=LastLevelMaxPool())
-        frozen_until = len(body._blocks) - trainable_blocks
-        self.frozen_modules = [body._conv_stem, body._bn0, *body._blocks[:frozen_until]]
+        self.frozen_modules = body.bottom_modules(body.num_blocks - trainable_blocks)
         for module in self.frozen_modules:
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
