@@ -206,3 +206,27 @@ def test_a_magnet_checkpoint_from_before_the_fixed_variance_still_loads(data_roo
     fresh = get_method("magnet").build_model(config, ["a", "b"])
     fresh.load_state_dict(old)  # strict: nothing else may be missing
     assert float(fresh.method.loss_variance) == 0.0 and not fresh.method.fixed_variance
+
+
+def test_magnet_fixed_variance_is_the_scaled_initial_variance_and_survives_cluster_refreshes():
+    import numpy as np
+
+    from repmet.config import load_config
+    from repmet.methods.magnet import MagnetConfig, MagnetLearner
+
+    torch.manual_seed(0)
+    labels = torch.arange(6).repeat_interleave(5)
+    embeddings = torch.nn.functional.normalize(torch.randn(30, 16) + 3 * torch.randn(6, 16)[labels], dim=1)
+    learner = MagnetLearner(6, 16, MagnetConfig(variance="initial", variance_scale=0.25), seed=0)
+    config = load_config(PROJECT_ROOT / "configs" / "magnet_flowers_lite0_cpu.yaml", ["batch.classes=3", "batch.per_class=2"])
+    learner.prepare_training(labels.numpy(), config, [f"c{i}" for i in range(6)], "toy")
+    learner.initialise(embeddings, labels)
+    # naive: one cluster per class, so the centres are the class means
+    means = torch.stack([embeddings[labels == c].mean(0) for c in range(6)])
+    naive = sum(float((embeddings[i] - means[labels[i]]).pow(2).sum()) for i in range(30)) / 29
+    assert float(learner.variance) == pytest.approx(naive, rel=1e-5)
+    assert float(learner.loss_variance) == pytest.approx(0.25 * naive, rel=1e-5)
+    learner.initialise(embeddings * 2, labels)  # a refresh in a changed embedding: the loss keeps its sigma^2
+    assert float(learner.variance) == pytest.approx(4 * naive, rel=1e-5)
+    assert float(learner.loss_variance) == pytest.approx(0.25 * naive, rel=1e-5)
+    assert np.array_equal(learner.assignment, labels.numpy())

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from repmet.config import ExperimentConfig, at_least
+from repmet.config import ExperimentConfig, at_least, positive
 from repmet.data.cluster_sampler import ClusterBatchSampler
 from repmet.errors import UserError
 from repmet.losses import BatchResult, MagnetLoss
@@ -34,6 +34,10 @@ class MagnetConfig:
     # batch: sigma^2 is each batch's variance (the paper's); initial: the training set's variance
     # around its clusters in the initial embedding, kept fixed (see repmet.losses.magnet)
     variance: Literal["batch", "initial"] = "batch"
+    # with variance: initial, sigma^2 = this x the initial variance. Below 1 the loss asks for a
+    # smaller distance margin (about 2 sigma^2 alpha), one the few training images can meet
+    # without being collapsed onto their cluster means
+    variance_scale: float = field(default=1.0, metadata=positive())
 
 
 class MagnetLearner(BatchLearner):
@@ -43,6 +47,7 @@ class MagnetLearner(BatchLearner):
         self.seed = seed
         self.criterion = MagnetLoss(settings.alpha)
         self.fixed_variance = settings.variance == "initial"
+        self.variance_scale = settings.variance_scale
         self.register_buffer("loss_variance", torch.zeros(()))  # sigma^2 of the loss when fixed
         self.sampler: ClusterBatchSampler | None = None
         self.register_buffer("centers", torch.zeros(num_classes * self.k, embedding_dim))
@@ -83,7 +88,7 @@ class MagnetLearner(BatchLearner):
         """Cluster the training set and hand the clusters to the batch sampler."""
         self.assignment = self._fit_clusters(embeddings, labels).numpy()
         if self.fixed_variance and float(self.loss_variance) == 0.0:  # the first time only: kept in checkpoints
-            self.loss_variance.copy_(self.variance)
+            self.loss_variance.copy_(self.variance * self.variance_scale)
         self.sampler.set_clusters(self.assignment, self.center_classes.cpu().numpy(), self.centers)
 
     def prepare_evaluation(self, embed_train) -> None:
