@@ -88,7 +88,7 @@ def test_image_folder_fixture(tmp_path):
     test = load_labeled_split("folder", "test", tmp_path)
     assert train.class_names == test.class_names == ["cat", "dog", "emu"]
     assert train.labels.tolist() == [0, 0, 1, 1] and test.labels.tolist() == [1, 1, 2, 2]
-    with pytest.raises(UserError, match="no folder .*val; expected"):
+    with pytest.raises(UserError, match=r"no folder .*val; expected .*\(found: test, train\)"):
         load_labeled_split("folder", "val", tmp_path)
 
 
