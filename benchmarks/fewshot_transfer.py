@@ -19,14 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from repmet.data import load_labeled_classes
-from repmet.data.feature_cache import cached_features
+from repmet.evaluate.feature_baselines import raw_backbone_features
 from repmet.evaluate.fewshot import fewshot_episodes
 from repmet.evaluate.fine_grained import (closed_set_accuracy, embed_images, feature_source, held_out_images,
                                           trained_classes_only)
 from repmet.methods.fine_grained import transform_spec
 from repmet.methods.trained import open_checkpoint
-from repmet.models import FrozenBackbone, build_backbone
-from repmet.models.identity import backbone_identity
 
 
 def main() -> None:
@@ -61,11 +59,7 @@ def main() -> None:
         elif [str(p) for p in held_out.paths] != [str(p) for p in reference[1].paths]:
             raise SystemExit(f"{path} holds out other images than {args.checkpoints[0]}: its episodes would differ")
     config, held_out = reference
-    m = config.model
-    raw = FrozenBackbone(build_backbone(m))
-    features = cached_features(raw, backbone_identity(m.name, m.pretrained, m.weights), held_out.paths,
-                               transform_spec(config), "center", device)
-    raw_embeddings = F.normalize(features, dim=1)
+    raw_embeddings = F.normalize(raw_backbone_features(config, held_out.paths, device), dim=1)
     raw_scores = [fewshot_episodes(raw_embeddings, held_out.labels, args.way, shot, args.query, args.episodes,
                                    args.seed, 1) for shot in args.shots]
     first, last = config.data.fewshot_classes
@@ -78,7 +72,7 @@ def main() -> None:
         cells = " | ".join(f"{100 * a:.2f} +- {100 * c:.2f}" for a, c in scores)
         print(f"| {name} | {closed} | {cells} | {seconds:.0f} |")
     cells = " | ".join(f"{100 * a:.2f} +- {100 * c:.2f}" for a, c in raw_scores)
-    print(f"| raw {m.name} features, L2-normalised | - | {cells} | - |")
+    print(f"| raw {config.model.name} features, L2-normalised | - | {cells} | - |")
 
 
 if __name__ == "__main__":

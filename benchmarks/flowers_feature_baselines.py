@@ -12,17 +12,17 @@ held-out classes 81-102 with L2-normalised raw features as embeddings.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from repmet.config import load_config
 from repmet.data import load_labeled_split
-from repmet.data.feature_cache import cached_features
-from repmet.data.transforms import TransformSpec
-from repmet.models import FrozenBackbone, create_model
-from repmet.models.identity import backbone_identity
-from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy
+from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy, raw_backbone_features
 from repmet.evaluate.fewshot import fewshot_episodes
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -30,15 +30,14 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--episodes", type=int, default=1000)
     args = parser.parse_args()
-    backbone = FrozenBackbone(create_model("efficientnet_lite0", pretrained=True))
-    identity = backbone_identity("efficientnet_lite0", True, None)
-    spec = TransformSpec(224, 224)
+    # the frozen-feature recipes' backbone and preprocessing, so the rows are theirs
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml")
 
     def features(split: str, classes: tuple[int, int] | None = None):
         images = load_labeled_split("flowers102", split, args.data_root)
         if classes:
             images = images.with_classes(*classes)
-        x = cached_features(backbone, identity, images.paths, spec, "center", torch.device("cpu"))
+        x = raw_backbone_features(config, images.paths)
         return x, torch.from_numpy(images.labels)
 
     test_x, test_y = features("test")

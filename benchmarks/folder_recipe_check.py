@@ -20,14 +20,10 @@ import torch
 
 from repmet.config import load_config
 from repmet.data import load_labeled_classes
-from repmet.data.feature_cache import cached_features
-from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy
+from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy, raw_backbone_features
 from repmet.methods import get_method
 from repmet.methods.base import EvalRequest
-from repmet.methods.fine_grained import transform_spec
 from repmet.methods.trained import open_checkpoint
-from repmet.models import FrozenBackbone, build_backbone
-from repmet.models.identity import backbone_identity
 from repmet.train.batch_trainer import BatchTrainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -53,14 +49,11 @@ def main() -> None:
         result = get_method(config.method).evaluate(model, EvalRequest(progress=not args.no_progress))
         rows.append((name, f"{100 * result['accuracy']:.2f}", f"{seconds:.0f} s (features cached or not)"))
 
-    m, d = config.model, config.data
-    backbone = FrozenBackbone(build_backbone(m))
-    identity = backbone_identity(m.name, m.pretrained, m.weights)
+    d = config.data
 
     def features(split: str):
         images = load_labeled_classes(d, split)
-        x = cached_features(backbone, identity, images.paths, transform_spec(config), "center", torch.device("cpu"),
-                            progress=not args.no_progress)
+        x = raw_backbone_features(config, images.paths, progress=not args.no_progress)
         return x, torch.from_numpy(images.labels), len(images.class_names)
 
     train_x, train_y, classes = features(d.train_split)

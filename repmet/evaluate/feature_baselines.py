@@ -3,8 +3,27 @@ linear probe and the nearest class mean, both on the same features the head trai
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
+
+from repmet.config import ExperimentConfig
+from repmet.data.feature_cache import cached_features
+from repmet.methods.fine_grained import transform_spec
+from repmet.models import FrozenBackbone, build_backbone
+from repmet.models.identity import backbone_identity
+
+
+def raw_backbone_features(config: ExperimentConfig, paths: Sequence[str | Path], device: torch.device | None = None,
+                          progress: bool = True) -> torch.Tensor:
+    """The pooled features of the config's backbone, untrained by the config, of each image's
+    centre crop: the rows a frozen-feature run caches, read from (or added to) the same cache."""
+    m = config.model
+    backbone = FrozenBackbone(build_backbone(m))
+    return cached_features(backbone, backbone_identity(m.name, m.pretrained, m.weights), paths,
+                           transform_spec(config), "center", device or torch.device("cpu"), progress=progress)
 
 
 def linear_probe_accuracy(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor,
