@@ -6,8 +6,10 @@ EfficientNet-Lite0 features.
 
     python benchmarks/folder_recipe_check.py --root ROOT [--out runs/folder_check] [--set key=value ...]
 
-``--set`` overrides go to both configs (e.g. ``--set data.val_split=test`` when there is no
-val split). Prints one table; every run's folder stays under ``--out``.
+A folder without ``val/`` (train and test only) gets ``data.val_fraction=0.15``: 15% of each
+class's training images are held out for validation, and the recipes, the probe and the class
+means all train on the rest. ``--set`` overrides go to both configs. Prints one table; every
+run's folder stays under ``--out``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     data = ["data.dataset=folder", f"data.root={Path(args.root).resolve()}"]
+    if not (Path(args.root) / "val").is_dir() and not any(o.startswith("data.val_") for o in args.overrides):
+        print(f"{args.root} has no val folder: holding out 15% of each class's training images (data.val_fraction)")
+        data.append("data.val_fraction=0.15")
     rows = []
     for name in RECIPES:
         config = load_config(PROJECT_ROOT / "configs" / f"{name}.yaml", [*data, *args.overrides])
@@ -58,7 +63,9 @@ def main() -> None:
 
     train_x, train_y, classes = features(d.train_split)
     test_x, test_y, _ = features(d.test_split)
-    print(f"image folder {args.root}: {len(train_y)} training images, {len(test_y)} test images, {classes} classes")
+    held_out = f" ({d.val_fraction:g} of train held out for validation)" if d.val_fraction else ""
+    print(f"image folder {args.root}: {len(train_y)} training images{held_out}, {len(test_y)} test images, "
+          f"{classes} classes")
     print("| on the same frozen EfficientNet-Lite0 features | test accuracy % | train wall time |")
     print("|---|---|---|")
     for row in rows:

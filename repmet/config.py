@@ -43,6 +43,9 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    # > 0: the val split is this fraction of each class's train-split images (seeded, the same
+    # everywhere), held out of training; for data that comes with train and test only
+    val_fraction: float = field(default=0.0, metadata=between(0.0, 0.5))
     download: bool = True
     train_classes: Optional[list[int]] = None  # [first, last], 1-based inclusive; None: all classes
     fewshot_classes: Optional[list[int]] = None  # [first, last] held out for few-shot evaluation

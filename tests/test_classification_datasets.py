@@ -5,7 +5,10 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from repmet.data import load_labeled_split
+from repmet.config import DataConfig
+from repmet.data import load_labeled_classes, load_labeled_split
+from repmet.data.labeled_images import LabeledImages
+from repmet.data.validation_hold_out import split_off_validation
 from repmet.imaging import open_rgb
 from repmet.errors import UserError
 
@@ -88,8 +91,39 @@ def test_image_folder_fixture(tmp_path):
     test = load_labeled_split("folder", "test", tmp_path)
     assert train.class_names == test.class_names == ["cat", "dog", "emu"]
     assert train.labels.tolist() == [0, 0, 1, 1] and test.labels.tolist() == [1, 1, 2, 2]
-    with pytest.raises(UserError, match=r"no folder .*val; expected .*\(found: test, train\)"):
+    with pytest.raises(UserError, match=r"no folder .*val; expected .*\(found: test, train\).*data.val_fraction"):
         load_labeled_split("folder", "val", tmp_path)
+
+
+def test_val_fraction_holds_out_a_seeded_part_of_each_real_flowers_class(data_root):
+    data = DataConfig(dataset="flowers102", root=str(data_root), download=False, val_fraction=0.2)
+    train, val = load_labeled_classes(data, "train"), load_labeled_classes(data, "val")
+    official = load_labeled_split("flowers102", "train", data_root, download=False)
+    assert np.bincount(train.labels, minlength=102).tolist() == [8] * 102  # 10 per class in the official split
+    assert np.bincount(val.labels, minlength=102).tolist() == [2] * 102
+    assert not set(train.paths) & set(val.paths)
+    assert set(train.paths) | set(val.paths) == set(official.paths)
+    assert {p: int(label) for p, label in zip(val.paths, val.labels)} == \
+        {p: int(label) for p, label in zip(official.paths, official.labels) if p in set(val.paths)}
+    assert load_labeled_classes(data, "val").paths == val.paths  # the same images on every load
+    reordered = LabeledImages(official.paths[::-1], official.labels[::-1], official.class_names, "reversed")
+    assert set(split_off_validation(reordered, 0.2)[1].paths) == set(val.paths)  # not the listing's order
+    held_out_classes = load_labeled_classes(data, "val", [81, 102])
+    assert len(held_out_classes) == 44 and set(held_out_classes.paths) <= set(val.paths)
+
+
+def test_val_fraction_on_a_folder_without_val_keeps_one_image_per_class(tmp_path):
+    for c, count in {"cat": 1, "dog": 3, "emu": 7}.items():
+        for i in range(count):
+            save_jpg(tmp_path / "train" / c / f"{i}.jpg", 10 * i)
+    save_jpg(tmp_path / "test" / "dog" / "0.jpg", 0)
+    data = DataConfig(dataset="folder", root=str(tmp_path), val_fraction=0.3)
+    train, val = load_labeled_classes(data, "train"), load_labeled_classes(data, "val")
+    assert np.bincount(train.labels, minlength=3).tolist() == [1, 2, 5]  # round(0.3 n), never the last image
+    assert np.bincount(val.labels, minlength=3).tolist() == [0, 1, 2]
+    with pytest.raises(UserError, match="data.val_split must name another split than 'train'"):
+        load_labeled_classes(DataConfig(dataset="folder", root=str(tmp_path), val_fraction=0.3, val_split="train"),
+                             "val")
 
 
 def test_missing_flowers_and_undecodable_images_are_named(tmp_path):

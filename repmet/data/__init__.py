@@ -12,6 +12,7 @@ from repmet.data.labeled_images import LabeledImages
 from repmet.data.omniglot import load_omniglot, omniglot_preprocess
 from repmet.data.oxford_pets import load_oxford_pets
 from repmet.data.stanford_dogs import load_stanford_dogs
+from repmet.data.validation_hold_out import split_off_validation
 from repmet.data.paths import default_data_root
 from repmet.errors import UserError
 from repmet.preprocess_spec import PreprocessSpec
@@ -51,8 +52,17 @@ def load_labeled_split(dataset: str, split: str, root: str | Path | None = None,
 
 def load_labeled_classes(data, split: str, classes: list[int] | None = None) -> LabeledImages:
     """Split ``split`` of the dataset of ``data`` (a ``DataConfig``), restricted to the class range
-    ``classes = [first, last]`` (1-based, inclusive) when given."""
-    images = load_labeled_split(data.dataset, split, data.root, data.download)
+    ``classes = [first, last]`` (1-based, inclusive) when given. With ``data.val_fraction`` the
+    val split is that fraction of the train split's images, held out of training."""
+    if data.val_fraction and data.train_split == data.val_split:
+        raise UserError(f"data.val_fraction holds validation images out of data.train_split, so data.val_split "
+                        f"must name another split than {data.train_split!r} (or set data.val_fraction: 0)")
+    if data.val_fraction and split in (data.train_split, data.val_split):
+        train, val = split_off_validation(load_labeled_split(data.dataset, data.train_split, data.root, data.download),
+                                          data.val_fraction)
+        images = train if split == data.train_split else val
+    else:
+        images = load_labeled_split(data.dataset, split, data.root, data.download)
     if classes is not None:
         if len(classes) != 2 or not 1 <= classes[0] <= classes[1] <= len(images.class_names):
             raise UserError(f"class range {classes} must be [first, last] within 1..{len(images.class_names)}")
