@@ -165,6 +165,22 @@ def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tin
         BatchTrainer(config, tmp_path, progress=False)
 
 
+def test_a_folder_without_val_trains_with_a_held_out_part_of_train(tiny_flowers_folder, tmp_path, isolated_cache):
+    from repmet.train.batch_trainer import BatchTrainer
+    from repmet.config import load_config
+
+    shutil.rmtree(tiny_flowers_folder / "val")  # train and test only, as many users' folders come
+    config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
+        "data.dataset=folder", f"data.root={tiny_flowers_folder}", "data.val_fraction=0.25", "train.epochs=1",
+        "train.steps_per_epoch=3", "batch.classes=3", "batch.per_class=2"])
+    trainer = BatchTrainer(config, tmp_path / "run", progress=False)
+    assert len(trainer.train_data) == 18 and len(trainer.val_data) == 6  # one of each class's 4 images
+    assert not set(trainer.train_data.paths) & set(trainer.val_data.paths)
+    assert sorted(trainer.val_data.labels.tolist()) == list(range(6))
+    history = load_checkpoint(trainer.fit()["checkpoint"])["history"]
+    assert len(history) == 1 and 0.0 <= history[0]["val_acc"] <= 1.0
+
+
 def test_feature_cache_reuses_rows_of_moved_images_and_recomputes_changed_ones(data_root, tmp_path, isolated_cache):
     from PIL import Image
 
