@@ -172,7 +172,7 @@ def test_a_folder_without_val_trains_with_a_held_out_part_of_train(tiny_flowers_
     shutil.rmtree(tiny_flowers_folder / "val")  # train and test only, as many users' folders come
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "data.val_fraction=0.25", "train.epochs=1",
-        "train.steps_per_epoch=3", "batch.classes=3", "batch.per_class=2"])
+        "train.steps_per_epoch=3", "batch.classes=3", "batch.per_class=4"])  # 3 images left: one repeats
     trainer = BatchTrainer(config, tmp_path / "run", progress=False)
     assert len(trainer.train_data) == 18 and len(trainer.val_data) == 6  # one of each class's 4 images
     assert not set(trainer.train_data.paths) & set(trainer.val_data.paths)

@@ -40,10 +40,20 @@ def test_class_balanced_batches_have_m_classes_of_d_distinct_images():
     assert np.array_equal(sampler.batch(1, 2), ClassBalancedSampler(labels, 4, 3, seed=0).batch(1, 2))
 
 
-def test_a_class_smaller_than_d_is_named():
+def test_a_class_smaller_than_d_gives_all_its_images_and_repeats_the_others_stay_distinct():
     labels = np.array([0, 0, 0, 1, 1, 2, 2, 2])
-    with pytest.raises(UserError, match=r"class 'daisy' of the training split has 2 images, fewer than batch.per_class = 3"):
-        ClassBalancedSampler(labels, 2, 3, seed=0, class_names=["rose", "daisy", "tulip"])
+    sampler = ClassBalancedSampler(labels, 3, 3, seed=0)
+    for step in range(10):
+        rows = sampler.batch(0, step).reshape(3, 3)
+        for row in rows:
+            assert (labels[row] == labels[row[0]]).all()
+            members = set(np.flatnonzero(labels == labels[row[0]]).tolist())
+            assert len(set(row.tolist())) == 3 if len(members) >= 3 else set(row.tolist()) == members
+
+
+def test_more_classes_per_batch_than_the_split_has_is_named():
+    with pytest.raises(UserError, match=r"batch.classes \(4\) exceeds the 3 classes of the training split"):
+        ClassBalancedSampler(np.array([0, 0, 1, 1, 2, 2]), 4, 2, seed=0)
 
 
 def make_cluster_sampler():

@@ -9,20 +9,15 @@ from repmet.errors import UserError
 
 class ClassBalancedSampler:
     """Batch ``step`` of ``epoch`` is drawn from a generator seeded by ``(seed, epoch, step)``,
-    like the episode sampler: resumable without saved state."""
+    like the episode sampler: resumable without saved state. D distinct images of each class,
+    or all of a smaller class's images and repeats."""
 
     def __init__(self, labels: np.ndarray, classes_per_batch: int, images_per_class: int, seed: int,
-                 class_names: list[str] | None = None, description: str = "the training split") -> None:
+                 description: str = "the training split") -> None:
         self.by_class = {int(c): np.flatnonzero(labels == c) for c in np.unique(labels)}
         if classes_per_batch > len(self.by_class):
             raise UserError(f"batch.classes ({classes_per_batch}) exceeds the {len(self.by_class)} classes of "
                             f"{description}; lower batch.classes")
-        small = [c for c, idx in self.by_class.items() if len(idx) < images_per_class]
-        if small:
-            name = class_names[small[0]] if class_names else small[0]
-            raise UserError(
-                f"class {name!r} of {description} has {len(self.by_class[small[0]])} images, fewer than "
-                f"batch.per_class = {images_per_class} ({len(small)} classes are that small); lower batch.per_class")
         self.classes = np.array(sorted(self.by_class))
         self.m, self.d, self.seed = classes_per_batch, images_per_class, seed
 
@@ -30,4 +25,12 @@ class ClassBalancedSampler:
         """Indices ``[M * D]`` into the split, class-major."""
         rng = np.random.default_rng([self.seed, epoch, step])
         chosen = rng.choice(self.classes, size=self.m, replace=False)
-        return np.concatenate([rng.choice(self.by_class[int(c)], size=self.d, replace=False) for c in chosen])
+        return np.concatenate([_draw(rng, self.by_class[int(c)], self.d) for c in chosen])
+
+
+def _draw(rng: np.random.Generator, members: np.ndarray, count: int) -> np.ndarray:
+    """``count`` distinct members, or, from a smaller class (user data is rarely balanced), every
+    member once and the rest repeats, as Magnet's small clusters are sampled."""
+    if len(members) >= count:
+        return rng.choice(members, size=count, replace=False)
+    return np.concatenate([rng.permutation(members), rng.choice(members, size=count - len(members))])

@@ -49,7 +49,7 @@ class RepMetLearner(BatchLearner):
             raise UserError(f"repmet.reps_per_class = {k} but class {class_names[small[0]]!r} of {description} has "
                             f"only {counts[small[0]]} images for k-means; lower repmet.reps_per_class")
         b = config.batch
-        self.sampler = ClassBalancedSampler(train_labels, b.classes, b.per_class, config.seed, class_names, description)
+        self.sampler = ClassBalancedSampler(train_labels, b.classes, b.per_class, config.seed, description)
 
     @torch.no_grad()
     def initialise(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
