@@ -3,6 +3,7 @@ crops, ``OUT/{train,val,test}/<class>/<image>_<box>.jpg``, for checking the fine
 on data other than Flowers (``benchmarks/folder_recipe_check.py``).
 
     python benchmarks/make_box_crops_folder.py ../shared/data/fsod-mini OUT [--min-side 48]
+    python benchmarks/make_box_crops_folder.py ../shared/data/indoor85-voc OUT --splits trainval test
 
 Each box is cropped with 10% context on every side; boxes smaller than ``--min-side`` pixels and
 difficult boxes are skipped. The detection set's train split gives train and val crops (every
@@ -39,10 +40,12 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--min-side", type=int, default=48)
     parser.add_argument("--per-class", type=int, nargs=3, default=[60, 15, 40], metavar=("TRAIN", "VAL", "TEST"))
+    parser.add_argument("--splits", nargs=2, default=["train", "test"], metavar=("TRAIN", "TEST"),
+                        help="the detection set's splits that give the train + val crops and the test crops")
     args = parser.parse_args()
     caps = dict(zip(("train", "val", "test"), args.per_class))
     plan: dict[tuple[str, str], list] = {}
-    for source, targets in (("train", ("train", "val")), ("test", ("test",))):
+    for source, targets in ((args.splits[0], ("train", "val")), (args.splits[1], ("test",))):
         by_class: dict[str, list] = {}
         for item in crops(args.root, source, args.min_side):
             by_class.setdefault(item[3], []).append(item)
