@@ -30,7 +30,7 @@ class ClassBalancedSampler:
 
 def _draw(rng: np.random.Generator, members: np.ndarray, count: int) -> np.ndarray:
     """``count`` distinct members, or, from a smaller class (user data is rarely balanced), every
-    member once and the rest repeats, as Magnet's small clusters are sampled."""
+    member once and the rest repeats."""
     if len(members) >= count:
         return rng.choice(members, size=count, replace=False)
     return np.concatenate([rng.permutation(members), rng.choice(members, size=count - len(members))])

@@ -22,9 +22,9 @@ def load_image_folder(root: str | Path, split: str, download: bool = True) -> La
         found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         raise UserError(f"no folder {folder}; expected {root}/<split>/<class>/<image> with one sub-folder per class "
                         f"(found: {', '.join(found) or 'nothing'}). data.train_split, data.val_split and "
-                        f"data.test_split name the split folders: point the split at another folder (--set "
-                        f"data.{split}_split=...), or, for a missing val folder, hold some training images out "
-                        f"for validation (--set data.val_fraction=0.15)")
+                        f"data.test_split name the split folders: point the one naming {split!r} at another folder "
+                        f"(e.g. --set data.val_split=valid), or, for a missing val folder, hold some training "
+                        f"images out for validation (--set data.val_fraction=0.15)")
     splits = [p for p in root.iterdir() if p.is_dir()]
     class_names = sorted({c.name for s in splits for c in s.iterdir() if c.is_dir()})
     paths, labels = [], []

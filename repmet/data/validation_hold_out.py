@@ -17,13 +17,13 @@ HOLD_OUT_SEED = 0
 
 def split_off_validation(train: LabeledImages, fraction: float) -> tuple[LabeledImages, LabeledImages]:
     """``(training part, validation part)`` of ``train``: disjoint, together all of it."""
-    order = sorted(range(len(train)), key=lambda i: str(train.paths[i]))
+    order = np.array(sorted(range(len(train)), key=lambda i: str(train.paths[i])), dtype=np.int64)
     labels = train.labels[order]
     rng = np.random.default_rng(HOLD_OUT_SEED)
     to_val = np.zeros(len(train), dtype=bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         count = min(int(np.floor(fraction * len(members) + 0.5)), len(members) - 1)
-        to_val[np.array(order)[rng.permutation(members)[:count]]] = True
+        to_val[order[rng.permutation(members)[:count]]] = True
     return (train.subset(~to_val, f"{train.description} without its {fraction:g} validation hold-out"),
             train.subset(to_val, f"{fraction:g} of {train.description}, held out for validation"))

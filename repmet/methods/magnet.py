@@ -35,7 +35,7 @@ class MagnetConfig:
     # around its clusters in the initial embedding, kept fixed (see repmet.losses.magnet)
     variance: Literal["batch", "initial"] = "batch"
     # with variance: initial, sigma^2 = this x the initial variance. Below 1 the loss asks for a
-    # smaller distance margin (about 2 sigma^2 alpha), one the few training images can meet
+    # smaller distance margin (2 sigma^2 (alpha + ln #impostor clusters)), one the few training images can meet
     # without being collapsed onto their cluster means
     variance_scale: float = field(default=1.0, metadata=positive())
 
