@@ -16,7 +16,8 @@ gives the episodes' numbers to compare with.
 
 Speed (batch 1, the trained gallery, one thread pool as configured): preprocessing (decode,
 resize, normalise, pad), then the detection graph, split into backbone + RPN (the graph's
-``proposals`` stage) and RoI head + NMS (its ``boxes`` stage): ONNX Runtime's profiler for
+``proposals`` stage), the regions' crops and their embedding (``region_embedder``, inside the
+``boxes`` stage) and the rest of the ``boxes`` stage (box head, NMS, scoring): ONNX Runtime's profiler for
 onnxruntime (node times by name; what it does not attribute to a stage is "other"), module
 hooks for eager torch; a frozen TorchScript graph has no stage boundaries left, so only its
 total is shown. Prints one table per section.
@@ -39,7 +40,8 @@ from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes, dataset_folder
 from repmet.runtime import Artifact, FewShotDetector
 
-STAGES = ("proposals", "boxes")
+EMBEDDING = "region_embedder"  # the module (and ONNX node-name part) of the region crops' embedding
+STAGES = ("proposals", "boxes")  # the detection graph's two named stages
 
 
 def main() -> None:
@@ -135,10 +137,12 @@ def speed(path: str, artifact: Artifact, images: list, backends: list[str]) -> N
         split = _stage_split(backend, artifact, prepared_images, reps)
         rows.append((backend, np.median(prepare), np.median(run), split))
     print(f"Speed per image, batch 1, median of {len(images)} test images (ms):\n")
-    print("| backend | preprocess | detection graph | of which backbone + RPN | RoI head + NMS | other |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| backend | preprocess | detection graph | of which backbone + RPN | region crops + embedding | "
+          "box head, NMS, scores | other |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for backend, prep, graph, split in rows:
-        parts = ["", "", ""] if split is None else [f"{1000 * split[k]:.0f}" for k in (*STAGES, "other")]
+        parts = ["", "", "", ""] if split is None else [f"{1000 * split[k]:.0f}"
+                                                        for k in ("proposals", EMBEDDING, "boxes", "other")]
         print(f"| {backend} | {1000 * prep:.0f} | {1000 * graph:.0f} | {' | '.join(parts)} |")
 
 
@@ -173,9 +177,11 @@ def _onnxruntime_split(artifact: Artifact, prepared_images: list, reps: np.ndarr
             continue
         name = event["name"].removeprefix("fused ")
         stage = name.split("/")[1] if name.startswith("/") and name.split("/")[1] in STAGES else "other"
+        if f"/{EMBEDDING}/" in name:
+            stage = EMBEDDING
         totals[stage] += event["dur"] * 1e-6
     runs = len(prepared_images)
-    split = {stage: totals[stage] / runs for stage in STAGES}
+    split = {stage: totals[stage] / runs for stage in (*STAGES, EMBEDDING)}
     split["other"] = float(np.mean(walls)) - sum(split.values())  # unattributed nodes, session overhead
     return split
 
@@ -189,8 +195,9 @@ def _eager_split(artifact: Artifact, prepared_images: list, reps: np.ndarray) ->
     graph = DetectionGraph(model, artifact.metadata["detection"]["canvas"]).eval()
     spent = collections.Counter()
     started = {}
-    for stage in STAGES:
-        module = getattr(graph, stage)
+    modules = {stage: getattr(graph, stage) for stage in STAGES}
+    modules[EMBEDDING] = graph.boxes.model.region_embedder
+    for stage, module in modules.items():
         module.register_forward_pre_hook(lambda _m, _i, stage=stage: started.__setitem__(stage, time.perf_counter()))
         module.register_forward_hook(
             lambda _m, _i, _o, stage=stage: spent.update({stage: time.perf_counter() - started[stage]}))
@@ -201,7 +208,8 @@ def _eager_split(artifact: Artifact, prepared_images: list, reps: np.ndarray) ->
             graph(torch.from_numpy(prepared.tensor), torch.from_numpy(prepared.image_size), torch.from_numpy(reps))
             walls.append(time.perf_counter() - start)
     runs = len(prepared_images)
-    split = {stage: spent[stage] / runs for stage in STAGES}
+    split = {stage: spent[stage] / runs for stage in modules}
+    split["boxes"] -= split[EMBEDDING]  # the embedding runs inside the boxes stage
     split["other"] = float(np.mean(walls)) - sum(split.values())
     return split
 

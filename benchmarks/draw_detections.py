@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from repmet.data.detection import sample_support
-from repmet.evaluate.detection import cache_rois, detect_cached, enrolled_representatives
+from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives
 from repmet.imaging import open_rgb
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes, load_detection_split
@@ -45,13 +45,12 @@ def main() -> None:
     with_novel = [i for i, im in enumerate(test.images) if np.isin(im.labels, novel_ids).any()]
     picks = [with_novel[j] for j in np.linspace(0, len(with_novel) - 1, args.images).round().astype(int)]
     subset = type(test)([test.images[i] for i in picks], test.class_names, test.description)
-    predictor = model.roi_heads.box_predictor
+    gallery = model.region_gallery
     support = sample_support(load_detection_split(config, config.data.train_split), list(classes.novel), args.shot,
                              args.seed, 0)
-    novel = enrolled_representatives(model, support, predictor.reps_per_class, args.seed, torch.device("cpu"))
-    base = predictor.representatives.detach().reshape(len(base_ids), predictor.reps_per_class, -1)
-    predictor.set_representatives(torch.cat([base, novel]))
-    found = detect_cached(model, cache_rois(model, subset, torch.device("cpu"), False), base_ids + novel_ids)
+    novel = enrolled_representatives(model, support, gallery.reps_per_class, args.seed, torch.device("cpu"))
+    found = detect_cached(model, cache_regions(model, subset, torch.device("cpu"), False),
+                          torch.cat([gallery.gallery(), novel]), base_ids + novel_ids)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     drawn = []

@@ -52,6 +52,10 @@ class DataConfig:
     cache_views: list[str] = field(default_factory=lambda: ["center", "flip"])  # training views of cached features
     # more cached training views: seeded RandomResizedCrop + mirror of each training image (random0, random1, ...)
     cache_random_views: int = field(default=0, metadata=at_least(0))
+    # the mean/std of [0, 1] RGB images: "imagenet" (torchvision's), or "backbone": what the
+    # pretrained weights of model.name were trained with (EfficientNet-Lite: (x - 127) / 128).
+    # Stored configs without the key keep "imagenet", as they were trained.
+    normalization: Literal["imagenet", "backbone"] = "imagenet"
 
 
 @dataclass

@@ -91,3 +91,16 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(write(tmp_path, "train: [unclosed\n"))
     with pytest.raises(UserError, match="must hold a mapping"):
         load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_data_normalization_follows_the_backbone_when_asked_and_stored_configs_keep_imagenet():
+    from repmet.methods.fine_grained import transform_spec
+
+    config = load_config("configs/repmet_flowers_lite0_cpu.yaml", ["data.normalization=backbone"])
+    spec = transform_spec(config)
+    assert spec.mean == pytest.approx((127 / 255,) * 3) and spec.std == pytest.approx((128 / 255,) * 3)
+    stored = config.to_dict()
+    del stored["data"]["normalization"]  # a checkpoint written before the key existed
+    from repmet.config import config_from_dict
+
+    assert transform_spec(config_from_dict(stored, source="an older checkpoint")).mean == (0.485, 0.456, 0.406)

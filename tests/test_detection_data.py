@@ -118,10 +118,14 @@ def test_base_training_never_sees_a_novel_box_and_ignores_novel_regions_in_mixed
     root = make_voc(tmp_path / "voc", {
         "mixed": [("cat", False, 1, 1, 20, 20), ("owl", False, 30, 5, 60, 40), ("cat", True, 2, 30, 12, 45)],
         "novel_only": [("owl", False, 1, 1, 30, 30)],
-        "base_only": [("dog", False, 5, 5, 25, 25)]})
+        "base_only": [("dog", False, 5, 5, 25, 25)],
+        "other_object": [("lamp", False, 3, 3, 33, 33), ("owl", False, 40, 20, 60, 40)]})
     classes = BaseNovelClasses(("cat", "dog"), ("owl",))
     images = {i.path.stem: i for i in base_training_images(load_voc_detection(root, "train"), classes)}
-    assert sorted(images) == ["base_only", "mixed"]  # an image with only novel boxes is left out
+    assert sorted(images) == ["base_only", "mixed", "other_object"]  # an image with only novel boxes is left out
+    # a class neither base nor novel is "another object" (label B): objectness learns it, no gallery does
+    assert images["other_object"].labels.tolist() == [2]
+    np.testing.assert_array_equal(images["other_object"].ignore, [[39, 19, 60, 40]])
     mixed = images["mixed"]
     np.testing.assert_array_equal(mixed.boxes, [[0, 0, 20, 20]])
     assert mixed.labels.tolist() == [0]  # numbered among the base classes
@@ -192,6 +196,11 @@ def test_extra_train_folders_join_training_with_labels_matched_by_name(data_root
 
     merged, a, b = counts_by_name(train), counts_by_name(fsod_train), counts_by_name(indoor_train)
     assert merged == {name: a.get(name, 0) + b.get(name, 0) for name in set(a) | set(b)}
+    # FOLDER:SPLIT names a folder's own split: indoor85-voc has trainval, not train
+    direct = load_detection_split(load_config("configs/repmet_detection_fsod_lite0_cpu.yaml", [
+        f"data.root={data_root}", "detection.extra_train_folders=[indoor85-voc:trainval]"]), "train")
+    assert [i.path for i in direct.images] == [i.path for i in fsod_train.images] + [
+        i.path for i in load_voc_detection(data_root / "indoor85-voc", "trainval").images]
     first_indoor = train.images[len(fsod_train)]
     assert first_indoor.path == indoor_train.images[0].path
     assert [train.class_names[i] for i in first_indoor.labels] == [indoor_train.class_names[i]

@@ -54,11 +54,11 @@ def test_enrolled_classes_are_detected_as_the_eager_model_detects_them(detector_
     train, test = fsod
     trained = open_checkpoint(SHIPPED_DETECTOR)
     model = trained.model.eval()
-    predictor = model.roi_heads.box_predictor
+    gallery = model.region_gallery
     novel = ["Ambulance", "starfish"]
     support = sample_support(train, novel, 3, 0, 0)
-    reps = enrolled_representatives(model, support, predictor.reps_per_class, 0, torch.device("cpu"))
-    predictor.set_representatives(torch.cat([trained.gallery.representatives, reps]))
+    reps = enrolled_representatives(model, support, gallery.reps_per_class, 0, torch.device("cpu"))
+    gallery.set_representatives(torch.cat([trained.gallery.representatives, reps]))
     names = list(trained.class_names) + novel
     pictures = [im for im in test.images if np.isin(im.labels, [test.class_names.index(n) for n in novel]).any()][:3]
     for backend in ("onnxruntime", "torchscript", "torch"):

@@ -48,8 +48,7 @@ def prepared(trained, image):
 
 
 def representatives(trained, extra: int = 0) -> torch.Tensor:
-    predictor = trained.model.roi_heads.box_predictor
-    reps = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class, -1)
+    reps = trained.model.region_gallery.gallery().detach().clone()
     if extra:
         generator = torch.Generator().manual_seed(0)
         reps = torch.cat([reps, torch.nn.functional.normalize(torch.randn(extra, reps.shape[1], reps.shape[2],
@@ -154,15 +153,23 @@ def test_the_tensorrt_variant_pools_with_the_registered_plugin_and_has_nothing_t
         assert "RoiAlign" not in ops and not {"NonZero", "Loop", "If", "Scan", "ScatterND", "ScatterElements",
                                               "SequenceAt", "SplitToSequence", "ConcatFromSequence"} & set(ops)
         plugins = [node for node in graph.graph.node if node.op_type == "ROIAlign_TRT"]
-        assert len(plugins) == 3  # one per pooled FPN level
-        for node, scale in zip(plugins, (1 / 8, 1 / 16, 1 / 32)):
+        fpn_levels = (1 / 8, 1 / 16, 1 / 32) if name.startswith("detection") else ()
+        assert len(plugins) == len(fpn_levels) + 1  # one per pooled FPN level, and the region crops
+        crop_size = model.region_embedder.crop_size
+        for node in plugins:
             fields = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            assert fields["output_height"] == fields["output_width"] == 7
-            assert fields["sampling_ratio"] == 2 and fields["mode"] == 1  # explicit grid, average
-            assert fields["coordinate_transformation_mode"] == 0  # torchvision's MultiScaleRoIAlign: aligned=False
-            assert fields["spatial_scale"] == pytest.approx(scale) and fields["plugin_version"] == b"2"
+            assert fields["sampling_ratio"] == 2 and fields["mode"] == 1 and fields["plugin_version"] == b"2"
             producer = {o: n for n in graph.graph.node for o in n.output}[node.input[2]]
             assert producer.op_type == "ConstantOfShape"  # batch indices: int32 zeros, no NonZero
             assert producer.attribute[0].t.data_type == onnx.TensorProto.INT32
+        pooled = sorted((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "spatial_scale")
+                        for node in plugins)
+        assert [p[0] for p in pooled] == pytest.approx(sorted([*fpn_levels, 1.0]))
+        for node in plugins:
+            fields = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if fields["spatial_scale"] == pytest.approx(1.0):  # the region crops: aligned, as torchvision's roi_align
+                assert fields["output_height"] == crop_size and fields["coordinate_transformation_mode"] == 1
+            else:  # torchvision's MultiScaleRoIAlign: aligned=False
+                assert fields["output_height"] == 7 and fields["coordinate_transformation_mode"] == 0
         if name.startswith("detection"):
-            assert ops.count("NonMaxSuppression") == 2  # RPN and per-class NMS, as TensorRT's NMS layer
+            assert ops.count("NonMaxSuppression") == 3  # RPN, the regions' and the per-class NMS

@@ -9,12 +9,12 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from repmet.data.detection import BaseNovelClasses, base_training_images, load_voc_detection
-from repmet.models import create_model
+from repmet.models import create_model, input_normalization
 from repmet.models.detection import DetectorSize, Lite0FPN, build_repmet_faster_rcnn
 
 SMALL = DetectorSize(min_size=256, max_size=320, rpn_pre_nms_train=300, rpn_post_nms_train=100,
                      rpn_pre_nms_test=200, rpn_post_nms_test=50, rois_per_image=32, box_head_dim=128,
-                     embedding_hidden=64, embedding_dim=32)
+                     regions_per_image=12, crop_size=64, background_reps=4, score_threshold=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,14 @@ def fsod_base_images(data_root):
 def detector(trainable_blocks=2):
     torch.manual_seed(0)
     backbone = Lite0FPN(create_model("efficientnet_lite0", pretrained=True), 64, trainable_blocks=trainable_blocks)
-    return build_repmet_faster_rcnn(backbone, num_classes=8, reps_per_class=2, sigma=0.5, size=SMALL)
+    lite = input_normalization("efficientnet_lite0")
+    model = build_repmet_faster_rcnn(backbone, create_model("efficientnet_lite0", pretrained=True), num_classes=8,
+                                     reps_per_class=2, sigma=0.5, mean=lite[0], std=lite[1], region_mean=lite[0],
+                                     region_std=lite[1], size=SMALL)
+    generator = torch.Generator().manual_seed(0)  # a gallery, as base training's fit leaves one
+    model.region_gallery.set_representatives(torch.nn.functional.normalize(torch.randn(8, 2, 1280, generator=generator), dim=2))
+    model.region_gallery.set_background(torch.nn.functional.normalize(torch.randn(4, 1280, generator=generator), dim=1))
+    return model
 
 
 def as_inputs(images):
@@ -45,16 +52,32 @@ def test_one_training_step_on_real_images_trains_what_it_should_and_nothing_else
     stats_before = frozen_block._bn1.running_mean.clone()
     model.train()
     losses = model(pictures, targets)
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_margin", "loss_objectness", "loss_rpn_box_reg"}
+    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
     sum(losses.values()).backward()
     predictor = model.roi_heads.box_predictor
-    for trained in (predictor.representatives, predictor.embedding.fc1.weight, predictor.bbox_pred.weight,
+    for trained in (predictor.cls_score.weight, predictor.bbox_pred.weight,
                     model.roi_heads.box_head.fc6.weight, model.rpn.head.conv[0][0].weight,
                     model.backbone.body._blocks[-1]._project_conv.weight):
         assert trained.grad is not None and trained.grad.abs().sum() > 0
     assert all(p.grad is None for p in frozen_block.parameters())
+    assert all(p.grad is None for p in model.region_embedder.parameters())  # the frozen ImageNet classifier
+    assert not model.region_embedder.backbone.training
     assert torch.equal(frozen_block._bn1.running_mean, stats_before)  # frozen BatchNorm stays in eval mode
+
+
+def test_the_box_head_learns_one_class_object_from_every_base_class(fsod_base_images):
+    model = detector()
+    image = next(i for i in fsod_base_images if len(set(i.labels.tolist())) > 1)
+    target = {"boxes": torch.from_numpy(image.boxes), "labels": torch.from_numpy(image.labels + 1)}
+    model.train()
+    torch.manual_seed(0)
+    _, _, labels, _ = model.roi_heads.select_training_samples([torch.from_numpy(image.boxes).repeat(3, 1)], [
+        {**target, "labels": torch.ones_like(target["labels"])}])
+    assert set(labels[0].tolist()) == {1}
+    pictures, targets = as_inputs([image])
+    losses = model(pictures, targets)  # labels 1..8 in, two classes (background, object) trained
+    assert model.roi_heads.box_predictor.cls_score.out_features == 2 and torch.isfinite(losses["loss_classifier"])
 
 
 def test_novel_boxes_are_neither_objects_nor_background(fsod_base_images):
@@ -80,9 +103,7 @@ def test_novel_boxes_are_neither_objects_nor_background(fsod_base_images):
 
 
 def test_detections_come_back_in_the_images_own_pixels(fsod_base_images):
-    model = detector()
-    predictor = model.roi_heads.box_predictor
-    model.roi_heads.score_thresh = 0.0  # an untrained head scores low; the geometry is what is checked
+    model = detector()  # score_threshold 0: an untrained head scores low; the geometry is what is checked
     image = fsod_base_images[0]
     pictures, _ = as_inputs([image])
     model.eval()
@@ -91,7 +112,7 @@ def test_detections_come_back_in_the_images_own_pixels(fsod_base_images):
     boxes = result["boxes"]
     assert len(boxes) > 0 and boxes.shape[1] == 4
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= image.width).all() and (boxes[:, 3] <= image.height).all()
-    assert result["labels"].min() >= 1 and result["labels"].max() <= predictor.num_classes
+    assert result["labels"].min() >= 1 and result["labels"].max() <= model.region_gallery.num_classes
     assert ((result["scores"] >= 0) & (result["scores"] <= 1)).all()
 
 
@@ -106,9 +127,11 @@ def test_the_gpu_configs_resnet50_fpn_detector_builds_and_detects(fsod_base_imag
     model = get_method(config.method).build_model(config, ["a", "b"])
     trainable = {name.split(".")[0] for name, p in model.backbone.body.named_parameters() if p.requires_grad}
     assert trainable == {"layer2", "layer3", "layer4"}
+    assert model.transform.image_mean == [0.485, 0.456, 0.406]  # ResNet's ImageNet normalisation, not Lite's
+    model.region_gallery.set_representatives(torch.nn.functional.normalize(torch.randn(2, 5, 1280), dim=2))
+    model.region_gallery.set_background(torch.nn.functional.normalize(torch.randn(32, 1280), dim=1))
     pictures, _ = as_inputs(fsod_base_images[:1])
     model.eval()
-    model.roi_heads.score_thresh = 0.0
     with torch.no_grad():
         (result,) = model(pictures)
     assert result["boxes"].shape[1] == 4 and result["labels"].max() <= 2

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import PROJECT_ROOT, script
 
 from repmet.checkpoint import load_checkpoint
@@ -14,7 +15,9 @@ from repmet.data.detection import load_voc_detection
 
 BASE, NOVEL = ["penguin", "fish"], ["puffin"]
 TINY = ["detection.min_size=128", "detection.max_size=160", "detection.rois_per_image=16",
-        "detection.box_head_dim=64", "detection.embedding_hidden=32", "detection.embedding_dim=16",
+        "detection.box_head_dim=64", "detection.regions_per_image=8", "detection.crop_size=64",
+        "detection.background_reps=2", "detection.reps_per_class=2", "detection.fit_boxes_per_class=4",
+        "detection.fit_background_images=3", "detection.extra_train_folders=[]",
         "detection.fpn_channels=32", "detection.trainable_blocks=1", "detection.shots=[1, 2]",
         "detection.episodes=2", "train.lr=0.002", f"detection.base_classes={BASE}",
         f"detection.novel_classes={NOVEL}"]
@@ -83,7 +86,32 @@ def test_a_detector_trains_resumes_and_evaluates_through_the_cli(small_fsod, tmp
     assert a["epoch"] == b["epoch"] == 2 and a["method"] == "repmet_detection" and a["class_names"] == BASE
     for ra, rb in zip(a["history"], b["history"], strict=True):
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-4)
-    assert tuple(a["gallery"]["representatives"].shape) == (2, 1, 16)
+    reps = a["gallery"]["representatives"]
+    assert tuple(reps.shape) == (2, 2, 1280)  # the base classes in the region embedding, fitted after training
+    assert torch.allclose(reps.norm(dim=2), torch.ones(2, 2), atol=1e-4)
+    background = a["model"]["region_gallery.background"]
+    assert background.shape == (2, 1280) and torch.allclose(background.norm(dim=1), torch.ones(2), atol=1e-4)
+    assert "gallery_fit_s" in a["history"][-1] and "gallery_fit_s" not in a["history"][0]
+
+    # a release may set the evaluation's shots and episodes anew, not what training read
+    import yaml
+
+    from repmet.errors import UserError
+    from repmet.train.release import release_checkpoint
+
+    stored = dict(a["config"])
+    for changes, allowed in (({"shots": [1, 3], "episodes": 4}, True), ({"crop_size": 96}, False)):
+        edited = {**stored, "detection": {**stored["detection"], **changes}}
+        path = tmp_path / "release.yaml"
+        path.write_text(yaml.safe_dump(edited))
+        if allowed:
+            released = release_checkpoint(str(tmp_path / "a" / "checkpoints" / "last.pt"), str(path),
+                                          str(tmp_path / "released.pt"))
+            assert released["config"]["detection"]["shots"] == [1, 3]
+        else:
+            with pytest.raises(UserError, match="differs from the run .* in section 'detection'.*'detection.shots'"):
+                release_checkpoint(str(tmp_path / "a" / "checkpoints" / "last.pt"), str(path),
+                                   str(tmp_path / "refused.pt"))
 
     report = tmp_path / "eval.json"
     evaluated = cli("metric-eval", str(tmp_path / "a" / "checkpoints" / "last.pt"), "--device", "cpu", "--json",

@@ -71,7 +71,7 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
     import onnx
     import onnxruntime
 
-    heads = trained.model.roi_heads
+    size = trained.model.size
     gallery = trained.gallery
     return {
         "schema_version": SCHEMA_VERSION,
@@ -85,8 +85,8 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
         "embedding": {"dim": int(gallery.representatives.shape[2]), "normalized": True, "fingerprint": fingerprint},
         "head": {"distance": gallery.distance, "sigma": gallery.sigma,
                  "reps_per_class": int(gallery.representatives.shape[1])},
-        "detection": {"max_detections": heads.detections_per_img, "canvas": canvas,
-                      "score_threshold": heads.score_thresh, "nms_iou": heads.nms_thresh},
+        "detection": {"max_detections": size.detections_per_image, "canvas": canvas,
+                      "score_threshold": size.score_threshold, "nms_iou": size.nms_iou},
         "class_names": list(trained.class_names),
         "gallery": "gallery.npz",
         "model": "model.pt",

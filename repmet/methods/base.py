@@ -63,9 +63,16 @@ class Method:
     task: ClassVar[str] = "classification"  # what its artifacts serve (metadata.json "task"; the runtime checks it)
     section: ClassVar[str | None] = None  # the config section it owns, e.g. "repmet"
     section_class: ClassVar[type | None] = None
+    # keys of its section that only evaluation reads: a release may set them anew (repmet.train.release)
+    evaluation_settings: ClassVar[tuple[str, ...]] = ()
 
     def check_config(self, config: ExperimentConfig, source: str) -> None:
         """Refuse settings the method cannot run with (beyond types and ranges), naming the key."""
+
+    def after_training(self, config: ExperimentConfig, model: nn.Module, training_set: Any, device: torch.device,
+                       progress: bool) -> None:
+        """What the last epoch ends with before its checkpoint is written (the detector fits its
+        gallery here); nothing by default."""
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         """The model a checkpoint's ``model`` state dict belongs to; ``pretrained=False`` when that

@@ -22,11 +22,12 @@ from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from repmet.errors import UserError
 from repmet.methods.base import EvalRequest, Method, TrainedGallery
 from repmet.methods.registry import register_method
-from repmet.models import build_backbone
+from repmet.models import build_backbone, create_model, input_normalization
 from repmet.models.detection import DetectorSize, Lite0FPN, build_repmet_faster_rcnn
 from repmet.models.detection.resnet_fpn import resnet50_fpn
 
 BACKBONES = ("efficientnet_lite0", "resnet50")  # the CPU configs' and the paper-sized GPU configs'
+REGION_BACKBONES = ("efficientnet_lite0",)  # frozen ImageNet classifiers that embed cropped regions
 
 
 @dataclass
@@ -35,16 +36,16 @@ class DetectionConfig:
 
     format: Literal["voc", "coco"] = "voc"
     folder: str = "fsod-mini"  # the dataset folder under data.root
-    # More folders of the same layout whose data.train_split joins training and the support
-    # pool (VOC 2007 + 2012 trainval: folder VOCdevkit/VOC2007, extra [VOCdevkit/VOC2012]).
+    # More folders of the same layout whose data.train_split (or the split after a colon,
+    # FOLDER:SPLIT) joins training and the support pool (VOC 2007 + 2012 trainval: folder
+    # VOCdevkit/VOC2007, extra [VOCdevkit/VOC2012]). Their boxes of classes that are neither
+    # base nor novel train objectness (repmet.data.detection.base_training_images).
     extra_train_folders: list[str] = field(default_factory=list)
     classes_file: Optional[str] = "classes.txt"  # base/novel split, relative to the dataset folder (or absolute)
     base_classes: Optional[list[str]] = None  # instead of classes_file
     novel_classes: Optional[list[str]] = None
-    reps_per_class: int = field(default=1, metadata=at_least(1))
-    sigma: float = field(default=0.5, metadata=positive())
-    alpha: float = field(default=0.5, metadata=at_least(0.0))  # margin
-    margin_weight: float = field(default=1.0, metadata=at_least(0.0))
+    reps_per_class: int = field(default=5, metadata=at_least(1))
+    sigma: float = field(default=0.3, metadata=positive())  # the posterior's temperature (region_scoring)
     images_per_batch: int = field(default=2, metadata=at_least(1))
     trainable_blocks: int = field(default=4, metadata=between(0, 16))  # from the top: Lite0 blocks, or ResNet stages
     fpn_channels: int = field(default=128, metadata=at_least(8))
@@ -52,8 +53,18 @@ class DetectionConfig:
     max_size: int = field(default=512, metadata=at_least(32))
     rois_per_image: int = field(default=128, metadata=at_least(8))
     box_head_dim: int = field(default=512, metadata=at_least(8))
-    embedding_hidden: int = field(default=512, metadata=at_least(8))
-    embedding_dim: int = field(default=128, metadata=at_least(2))
+    # Regions: the most object-like after class-agnostic NMS are cropped and embedded by the
+    # frozen ImageNet backbone region_backbone (repmet.models.detection.region_embedder).
+    region_backbone: str = "efficientnet_lite0"
+    regions_per_image: int = field(default=50, metadata=at_least(1))
+    region_nms: float = field(default=0.7, metadata=between(0.05, 1.0))
+    crop_size: int = field(default=128, metadata=at_least(32))
+    background_reps: int = field(default=32, metadata=at_least(1))
+    score_threshold: float = field(default=0.01, metadata=between(0.0, 1.0))
+    # Fitting the gallery after base training: base boxes per class embedded for the base
+    # representatives, and training images whose object-free regions become background.
+    fit_boxes_per_class: int = field(default=100, metadata=at_least(1))
+    fit_background_images: int = field(default=150, metadata=at_least(1))
     hflip: bool = True  # random horizontal flips in training
     shots: list[int] = field(default_factory=lambda: [1, 3, 5])  # few-shot evaluation: K boxes per novel class
     episodes: int = field(default=5, metadata=at_least(1))  # few-shot evaluation episodes per K
@@ -87,10 +98,12 @@ def dataset_folder(config: ExperimentConfig, name: str | None = None) -> Path:
 
 def load_detection_split(config: ExperimentConfig, split: str) -> DetectionSplit:
     """``split`` of the dataset folder; the train split also gathers the extra train folders."""
-    folders = [dataset_folder(config)]
+    folders = [(dataset_folder(config), split)]
     if split == config.data.train_split:
-        folders += [dataset_folder(config, name) for name in config.detection.extra_train_folders]
-    return merge_splits([_load_folder(config.detection.format, folder, split) for folder in folders])
+        for entry in config.detection.extra_train_folders:
+            name, _, own_split = entry.partition(":")
+            folders.append((dataset_folder(config, name), own_split or split))
+    return merge_splits([_load_folder(config.detection.format, folder, name) for folder, name in folders])
 
 
 def _load_folder(format: str, folder: Path, split: str) -> DetectionSplit:
@@ -115,6 +128,7 @@ class RepMetDetector(Method):
     task = "detection"
     section = "detection"
     section_class = DetectionConfig
+    evaluation_settings = ("shots", "episodes", "finetune_baseline")
 
     def check_config(self, config: ExperimentConfig, source: str) -> None:
         d = config.detection
@@ -124,6 +138,12 @@ class RepMetDetector(Method):
         if config.model.name not in BACKBONES:
             raise UserError(f"{source}: the detector's backbone (model.name) is one of {', '.join(BACKBONES)}, "
                             f"not {config.model.name!r}")
+        if d.region_backbone not in REGION_BACKBONES:
+            raise UserError(f"{source}: detection.region_backbone is one of {', '.join(REGION_BACKBONES)}, "
+                            f"not {d.region_backbone!r}")
+        if config.loss.distance != "sqeuclidean":
+            raise UserError(f"{source}: the detector's regions are unit vectors compared by squared Euclidean "
+                            f"distance; loss.distance must be sqeuclidean, not {config.loss.distance!r}")
         if config.model.name == "resnet50" and d.trainable_blocks > 5:
             raise UserError(f"{source}: detection.trainable_blocks counts ResNet-50 stages for this backbone (0-5), "
                             f"got {d.trainable_blocks}")
@@ -131,8 +151,9 @@ class RepMetDetector(Method):
     def size(self, config: ExperimentConfig) -> DetectorSize:
         d = config.detection
         return DetectorSize(min_size=d.min_size, max_size=d.max_size, rois_per_image=d.rois_per_image,
-                            box_head_dim=d.box_head_dim, embedding_hidden=d.embedding_hidden,
-                            embedding_dim=d.embedding_dim)
+                            box_head_dim=d.box_head_dim, regions_per_image=d.regions_per_image,
+                            region_nms=d.region_nms, crop_size=d.crop_size, background_reps=d.background_reps,
+                            score_threshold=d.score_threshold)
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         d, m = config.detection, config.model
@@ -141,8 +162,11 @@ class RepMetDetector(Method):
                                     d.fpn_channels)
         else:
             backbone = Lite0FPN(build_backbone(m, pretrained), d.fpn_channels, d.trainable_blocks)
-        return build_repmet_faster_rcnn(backbone, len(class_names), d.reps_per_class, d.sigma, self.size(config),
-                                        d.alpha, d.margin_weight, config.loss.distance)
+        region_backbone = create_model(d.region_backbone, pretrained=pretrained)
+        mean, std = input_normalization(m.name)
+        region_mean, region_std = input_normalization(d.region_backbone)
+        return build_repmet_faster_rcnn(backbone, region_backbone, len(class_names), d.reps_per_class, d.sigma, mean,
+                                        std, region_mean, region_std, self.size(config))
 
     def base_training_set(self, config: ExperimentConfig) -> tuple[list[BaseTrainingImage], list[str]]:
         """The training split as base training sees it (novel and difficult boxes as ignore
@@ -154,6 +178,14 @@ class RepMetDetector(Method):
             print(f"note: {train.repairs}")
         return base_training_images(train, classes), list(classes.base)
 
+    def after_training(self, config: ExperimentConfig, model: nn.Module, training_set: list[BaseTrainingImage],
+                       device, progress: bool) -> None:
+        from repmet.methods.detector_gallery_fit import fit_region_gallery
+
+        d = config.detection
+        fit_region_gallery(model, training_set, len(base_novel_classes(config).base), d.fit_boxes_per_class,
+                           d.fit_background_images, config.seed, device, progress)
+
     def batching(self, config: ExperimentConfig) -> tuple[int, bool]:
         """``(images per batch, random horizontal flips)``."""
         return config.detection.images_per_batch, config.detection.hflip
@@ -163,12 +195,12 @@ class RepMetDetector(Method):
                         "box-embedding graphs (repmet.export.detector_artifact)")
 
     def gallery(self, config: ExperimentConfig, model: nn.Module) -> TrainedGallery:
-        predictor = model.roi_heads.box_predictor
-        reps = predictor.representatives.detach().reshape(predictor.num_classes, predictor.reps_per_class, -1)
-        return TrainedGallery(reps, predictor.sigma, config.loss.distance, normalized=True)
+        gallery = model.region_gallery
+        return TrainedGallery(gallery.gallery().detach().clone(), gallery.sigma, "sqeuclidean", normalized=True)
 
     def preprocess(self, config: ExperimentConfig) -> DetectorPreprocess:
-        return DetectorPreprocess(config.detection.min_size, config.detection.max_size)
+        mean, std = input_normalization(config.model.name)
+        return DetectorPreprocess(config.detection.min_size, config.detection.max_size, mean, std)
 
     def parse_preprocess(self, data: dict) -> DetectorPreprocess:
         return DetectorPreprocess.from_dict(data)

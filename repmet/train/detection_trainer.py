@@ -26,7 +26,7 @@ from repmet.train.run_folder import RunFolder
 from repmet.train.resume import restore_training_state
 from repmet.train.run_outputs import RunOutputs
 
-LOSSES = ("loss_classifier", "loss_box_reg", "loss_margin", "loss_objectness", "loss_rpn_box_reg")
+LOSSES = ("loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg")
 
 
 def training_example(image: BaseTrainingImage, flip: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -108,6 +108,10 @@ class DetectionTrainer:
         outputs = RunOutputs(self.out_dir, self.config.to_dict(), not self.progress)
         for epoch in range(self.start_epoch, tc.epochs):
             record = {"epoch": epoch + 1, "lr": self.optimizer.param_groups[0]["lr"], **self.train_epoch(epoch)}
+            if epoch + 1 == tc.epochs:  # e.g. the gallery the checkpoint ships with, from the trained detector
+                start = time.perf_counter()
+                self.method.after_training(self.config, self.model, self.images, self.ctx.device, self.progress)
+                record["gallery_fit_s"] = time.perf_counter() - start
             self.history.append(record)
             outputs.end_of_epoch(self._bundle(epoch + 1), True, ("train_loss", *LOSSES, "lr", "images_per_s"))
         outputs.close()

@@ -58,8 +58,9 @@ class BaseNovelClasses:
 
 @dataclass(frozen=True)
 class BaseTrainingImage:
-    """What base training sees of one image: base boxes (labels numbered 0..B-1 in the order
-    of the base classes) and ``ignore [M, 4]`` regions (novel and difficult boxes)."""
+    """What base training sees of one image: object boxes (labels 0..B-1 in the order of the base
+    classes, B for another class's object) and ``ignore [M, 4]`` regions (novel and difficult
+    boxes)."""
 
     path: Path
     width: int
@@ -70,18 +71,23 @@ class BaseTrainingImage:
 
 
 def base_training_images(split: DetectionSplit, classes: BaseNovelClasses) -> list[BaseTrainingImage]:
+    """The images with an object to learn: base boxes labelled 0..B-1, and boxes of classes that
+    are neither base nor novel (an extra training folder's own classes) labelled B, "another
+    object", which teaches the class-agnostic detector objectness and never enters the gallery.
+    Novel and difficult boxes become ignore regions."""
     base_ids = split.class_index(list(classes.base), "base classes")
-    to_base = {c: i for i, c in enumerate(base_ids)}
+    novel_ids = split.class_index(list(classes.novel), "novel classes") if classes.novel else []
+    to_label = {c: i for i, c in enumerate(base_ids)}
+    other = len(base_ids)
     out = []
     for image in split.images:
-        is_base = np.isin(image.labels, base_ids)
-        learn = is_base & ~image.difficult
+        learn = ~np.isin(image.labels, novel_ids) & ~image.difficult
         if not learn.any():
             continue
         out.append(BaseTrainingImage(image.path, image.width, image.height, image.boxes[learn],
-                                     np.array([to_base[int(c)] for c in image.labels[learn]], np.int64),
+                                     np.array([to_label.get(int(c), other) for c in image.labels[learn]], np.int64),
                                      image.boxes[~learn]))
-    if not out:
+    if not any((image.labels < other).any() for image in out):
         raise UserError(f"{split.description} has no image with a base-class box; check the base classes")
     return out
 

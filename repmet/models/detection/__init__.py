@@ -1,10 +1,12 @@
-"""The few-shot detector's parts: a torchvision Faster R-CNN composition whose box classifier is a RepMet distance head."""
+"""The few-shot detector's parts: a class-agnostic torchvision Faster R-CNN that finds objects,
+and RepMet's distance head on crop embeddings of its regions that says which class each is."""
 
-from repmet.models.detection.faster_rcnn import DetectorSize, build_repmet_faster_rcnn
+from repmet.models.detection.faster_rcnn import (ClassAgnosticRoIHeads, DetectorSize, RegionGallery, RepMetFasterRCNN,
+                                                 build_repmet_faster_rcnn)
 from repmet.models.detection.ignoring_rpn import IgnoringRegionProposalNetwork
 from repmet.models.detection.lite0_fpn import Lite0FPN
-from repmet.models.detection.repmet_box_predictor import RepMetBoxPredictor
-from repmet.models.detection.repmet_roi_heads import RepMetRoIHeads
+from repmet.models.detection.objectness_box_predictor import ObjectnessBoxPredictor
+from repmet.models.detection.region_embedder import RegionEmbedder
 
-__all__ = ["DetectorSize", "IgnoringRegionProposalNetwork", "Lite0FPN", "RepMetBoxPredictor", "RepMetRoIHeads",
-           "build_repmet_faster_rcnn"]
+__all__ = ["ClassAgnosticRoIHeads", "DetectorSize", "IgnoringRegionProposalNetwork", "Lite0FPN",
+           "ObjectnessBoxPredictor", "RegionEmbedder", "RegionGallery", "RepMetFasterRCNN", "build_repmet_faster_rcnn"]
