@@ -89,6 +89,7 @@ def main() -> None:
     regions_s = time.perf_counter() - start
     recall = region_recall(cached, test, ids)
     base = gallery.gallery().detach().clone()
+    support_regions: dict = {}  # the baseline's support images recur across episodes and K
     rows = []
     for shot in shots:
         ours, tfa, enroll_ms = [], [], []
@@ -106,7 +107,7 @@ def main() -> None:
             found = detect_cached(model, cached, reps, label_map)
             ours.append(detection_ap(test, found, ids)["ap50"])
             if not args.no_baseline:
-                features, labels = support_region_features(model, support, device)
+                features, labels = support_region_features(model, support, device, support_regions)
                 classifier = fine_tune_linear_classifier(features, labels, len(names), seed=args.seed + episode)
                 tfa.append(detection_ap(test, detect_with_linear_classifier(model, classifier, cached, ids), ids)["ap50"])
         row = {"shot": shot, "episodes": args.episodes, "ap50": mean_and_ci95(ours), "per_episode": ours,

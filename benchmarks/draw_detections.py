@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--images", type=int, default=4)
     parser.add_argument("--shot", type=int, default=5)
-    parser.add_argument("--score", type=float, default=0.5)
+    parser.add_argument("--score", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet", default=None, help="also write all drawn images side by side to this PNG")
     args = parser.parse_args()

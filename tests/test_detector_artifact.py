@@ -70,8 +70,9 @@ def test_enrolled_classes_are_detected_as_the_eager_model_detects_them(detector_
         for image, found in zip(pictures, detector.detect([p.path for p in pictures], score_threshold=0.05)):
             with torch.no_grad():
                 (eager,) = model([image_tensor(image.path)])
-            reference = (eager["boxes"].numpy(), eager["scores"].numpy(),
-                         np.array([names[label - 1] for label in eager["labels"].tolist()]))
+            kept = eager["scores"] >= 0.05  # the model keeps scores from 0.01; the runtime was asked for 0.05
+            reference = (eager["boxes"][kept].numpy(), eager["scores"][kept].numpy(),
+                         np.array([names[label - 1] for label in eager["labels"][kept].tolist()]))
             ours = (np.array([d.box for d in found], np.float32).reshape(-1, 4), np.array([d.score for d in found]),
                     np.array([d.label for d in found]))
             counted, unmatched = unmatched_detections(reference, ours, 0.99, 1e-3)
@@ -144,7 +145,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     outputs = []
     for support in (voc, coco / "support.json"):
         run = subprocess.run([script("metric-predict"), str(detector_artifact), "--detect", "--support", str(support),
-                              *[a for q in queries for a in ("--query", q)], "--score", "0.3", "--json",
+                              *[a for q in queries for a in ("--query", q)], "--score", "0.2", "--json",
                               "--draw", str(tmp_path / "drawn")], capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         outputs.append(json.loads(run.stdout))
@@ -153,7 +154,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     detector = FewShotDetector.load(detector_artifact)
     detector.enroll("Ambulance", [(voc / "JPEGImages" / f"{i}.jpg",
                                    train.images[[im.path.stem for im in train.images].index(i)].boxes) for i in ids])
-    expected = detector.detect(queries, score_threshold=0.3)
+    expected = detector.detect(queries, score_threshold=0.2)
     for row, found in zip(outputs[0]["predictions"], expected, strict=True):
         assert [d["label"] for d in row["detections"]] == [d.label for d in found]
         assert np.allclose([d["score"] for d in row["detections"]], [d.score for d in found], atol=1e-6)

@@ -162,9 +162,9 @@ def test_the_tensorrt_variant_pools_with_the_registered_plugin_and_has_nothing_t
             producer = {o: n for n in graph.graph.node for o in n.output}[node.input[2]]
             assert producer.op_type == "ConstantOfShape"  # batch indices: int32 zeros, no NonZero
             assert producer.attribute[0].t.data_type == onnx.TensorProto.INT32
-        pooled = sorted((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "spatial_scale")
-                        for node in plugins)
-        assert [p[0] for p in pooled] == pytest.approx(sorted([*fpn_levels, 1.0]))
+        scales = sorted(onnx.helper.get_attribute_value(a) for node in plugins for a in node.attribute
+                        if a.name == "spatial_scale")
+        assert scales == pytest.approx(sorted([*fpn_levels, 1.0]))
         for node in plugins:
             fields = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             if fields["spatial_scale"] == pytest.approx(1.0):  # the region crops: aligned, as torchvision's roi_align

@@ -69,8 +69,9 @@ def test_a_half_release_stores_float16_and_loads_into_the_float32_model(tmp_path
 
 def test_the_shipped_detector_finds_novel_classes_from_five_boxes_on_real_test_images(data_root):
     """Enroll fsod-mini's 4 novel classes from 5 train boxes each (one seeded episode) into the
-    shipped detector, detect in every test image with a novel object (118 images) and 60 more:
-    novel and base AP50 above bounds well under what the whole split measured (README)."""
+    shipped detector, detect in every test image with a novel object (103 images) and 60 more:
+    novel and base AP50 above bounds well under what was measured here (40.2 and 44.1; the README's
+    10 episodes on all 378 images: 36.6 and 43.3)."""
     from repmet.data.detection import DetectionSplit, sample_support
     from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives
     from repmet.evaluate.detection_ap import detection_ap
@@ -94,9 +95,9 @@ def test_the_shipped_detector_finds_novel_classes_from_five_boxes_on_real_test_i
     found = detect_cached(model, cache_regions(model, subset, torch.device("cpu"), False),
                           torch.cat([model.region_gallery.gallery(), novel]), base_ids + novel_ids)
     scores = detection_ap(subset, found, novel_ids)
-    assert scores["ap50"] >= NOVEL_AP50_BOUND, scores
+    assert scores["ap50"] >= 0.30, scores
     assert sum(v >= 0.10 for v in scores["per_class_ap50"].values()) >= 3, scores  # found, not one lucky class
-    assert detection_ap(subset, found, base_ids)["ap50"] >= BASE_AP50_BOUND
+    assert detection_ap(subset, found, base_ids)["ap50"] >= 0.35
 
 
 SHIPPED_FLOWERS = PROJECT_ROOT / "checkpoints" / "flowers-102" / "repmet_flowers_lite0_finetune_trainval_cpu.pt"

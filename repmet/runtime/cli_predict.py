@@ -59,7 +59,7 @@ def _visible(folder: Path) -> list[Path]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")
 @click.option("--support-split", default="train", show_default=True, help="With --detect: the VOC split to enroll.")
-@click.option("--score", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+@click.option("--score", type=click.FloatRange(0, 1), default=0.3, show_default=True,
               help="With --detect: the lowest score reported.")
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="With --detect: write each query with its detections drawn to this folder (PNG).")

@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
   std::string artifact, support, gallery, save_gallery, device = "cpu", format = "auto";
   std::vector<std::string> queries;
   int top_k = 1;
-  float score = 0.5f;
+  float score = 0.3f;  // P(object) x P(class): README, "Few-shot object detection"
   bool as_json = false, detecting = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {

@@ -2,7 +2,7 @@
 //
 //   auto detector = repmet::FewShotDetector::load("artifacts/fsod_detector", "cpu");
 //   detector.enroll("mug", {{"kitchen.jpg", {{10, 20, 110, 140}}}});
-//   for (const auto& d : detector.detect({"room.jpg"}, 0.5)[0]) d.box, d.label, d.score;
+//   for (const auto& d : detector.detect({"room.jpg"}, 0.3)[0]) d.box, d.label, d.score;
 //
 // The models are the artifact's AOTInductor packages (detection.pt2, box_embedding.pt2) or
 // TorchScript graphs (detection.ts, box_embedding.ts); their RoIAlign and NMS are torchvision's
@@ -45,7 +45,7 @@ class FewShotDetector : public GalleryServing {
   void enroll(const std::string& label, const std::vector<BoxedImage>& examples, int seed = 0);
   void enroll(const std::string& label, const ImageSource& image, const std::vector<Box>& boxes, int seed = 0);
   // One list per image, best first.
-  std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.5f) const;
+  std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.3f) const;
   const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
