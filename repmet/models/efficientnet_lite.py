@@ -29,7 +29,7 @@ BN_EPS, BN_MOMENTUM = 1e-3, 0.01
 # The Lite models were trained on (pixel - 127) / 128 (efficientnet_lite_builder.py's MEAN_RGB and
 # STDDEV_RGB), not on ImageNet's mean and std; measured here on 280 fsod-mini box crops of 7
 # classes that ImageNet has, the ImageNet head's top-1 was 45.0% with this and 35.4% with
-# ImageNet's normalisation.
+# ImageNet's normalisation (benchmarks/lite_normalization_check.py).
 LITE_NORMALIZATION = ((127 / 255,) * 3, (128 / 255,) * 3)
 
 
