@@ -62,8 +62,7 @@ def main() -> None:
     k = gallery.reps_per_class
 
     def enrolled(support, centres):
-        reps = enrolled_representatives(model, support, centres, 0, device)
-        return torch.cat([reps, reps[:, -1:].repeat(1, k - centres, 1)], dim=1) if centres < k else reps
+        return enrolled_representatives(model, support, k, 0, device, centres=centres)
 
     print("| sigma | centres | " + " | ".join(f"fsod novel K={s} | base K={s} | indoor K={s}" for s in SHOTS) + " |")
     print("|---:|---:|" + "---:|" * (3 * len(SHOTS)))

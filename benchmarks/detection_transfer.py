@@ -96,10 +96,8 @@ def main() -> None:
         for episode in range(args.episodes):
             support = sample_support(support_split, names, shot, args.seed, episode)
             t0 = time.perf_counter()
-            reps = enrolled_representatives(model, support, enroll_k, args.seed, device)
+            reps = enrolled_representatives(model, support, k, args.seed, device, centres=enroll_k)
             enroll_ms.append(1000 * (time.perf_counter() - t0) / (shot * len(names)))
-            if enroll_k < k:
-                reps = torch.cat([reps, reps[:, -1:].repeat(1, k - enroll_k, 1)], dim=1)
             label_map = list(ids)
             if args.with_base:
                 reps = torch.cat([base, reps])

@@ -5,7 +5,7 @@ import torch
 from repmet.data.class_balanced_sampler import ClassBalancedSampler
 from repmet.data.cluster_sampler import ClusterBatchSampler
 from repmet.errors import UserError
-from repmet.ops.kmeans import kmeans
+from repmet.ops.kmeans import kmeans, padded_centres
 
 
 def test_kmeans_finds_three_obvious_groups():
@@ -27,6 +27,18 @@ def test_kmeans_with_k_equal_to_n_and_duplicates_keeps_every_cluster():
     assert sorted(torch.bincount(assignment, minlength=3).tolist()) == [1, 1, 1]
     with pytest.raises(ValueError, match="k=4 for 3 points"):
         kmeans(points, 4)
+
+
+def test_padded_centres_keep_the_asked_centres_and_repeat_the_last_up_to_k():
+    points = torch.tensor([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0], [10.0, 12.0]])
+    two = padded_centres(points, 2, 5, seed=0)
+    assert two.shape == (5, 2)
+    assert {tuple(round(v, 5) for v in c) for c in two[:2].tolist()} == {(0.0, 0.5), (10.0, 11.0)}
+    assert torch.equal(two[2:], two[1:2].repeat(3, 1))
+    one_point = padded_centres(points[:1], 3, 3)  # fewer points than centres: the point itself, repeated
+    assert torch.equal(one_point, points[:1].repeat(3, 1))
+    with pytest.raises(ValueError, match="between 1 and k=2"):
+        padded_centres(points, 3, 2)
 
 
 def test_class_balanced_batches_have_m_classes_of_d_distinct_images():

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
+from torchvision.models.detection.transform import resize_boxes
 from tqdm import tqdm
 
 from repmet.data.detection import BaseNovelClasses, DetectionSplit, SupportBox, sample_support
@@ -22,7 +23,7 @@ from repmet.errors import UserError
 from repmet.evaluate.confidence import mean_and_ci95
 from repmet.evaluate.detection_ap import ImageDetections, detection_ap
 from repmet.imaging import open_rgb
-from repmet.ops.kmeans import kmeans
+from repmet.ops.kmeans import padded_centres
 
 
 def image_tensor(path) -> torch.Tensor:
@@ -42,14 +43,26 @@ class CachedRegions:
 def image_regions(model, picture: torch.Tensor) -> CachedRegions:
     """One image's regions, as ``RepMetFasterRCNN.forward`` computes them."""
     batch, _ = model.transform([picture])
+    return canvas_regions(model, batch, tuple(picture.shape[-2:]))
+
+
+@torch.no_grad()
+def canvas_regions(model, batch, original_size: tuple[int, int]) -> CachedRegions:
+    """The regions of the one image in ``batch`` (``model.transform``'s output)."""
     features = model.backbone(batch.tensors)
     proposals, _ = model.rpn(batch, features)
     rois = proposals[0]
     size = torch.tensor(batch.image_sizes[0], dtype=torch.float32, device=rois.device)
-    boxes, objectness, embeddings = model.regions(features, rois, torch.ones(len(rois), dtype=torch.bool,
-                                                                             device=rois.device),
-                                                  batch.tensors, size)
-    return CachedRegions(boxes, objectness, embeddings, tuple(batch.image_sizes[0]), tuple(picture.shape[-2:]))
+    valid = torch.ones(len(rois), dtype=torch.bool, device=rois.device)
+    boxes, objectness, embeddings = model.regions(features, rois, valid, batch.tensors, size)
+    return CachedRegions(boxes, objectness, embeddings, tuple(batch.image_sizes[0]), original_size)
+
+
+def to_canvas(boxes, original_size: tuple[int, int], canvas_size: tuple[int, int], device) -> torch.Tensor:
+    """Boxes ``[N, 4]`` in an image's own pixels -> the resized image that the model sees
+    (``model.transform``'s scaling, which the detector's outputs undo)."""
+    return resize_boxes(torch.as_tensor(np.asarray(boxes), dtype=torch.float32, device=device).reshape(-1, 4),
+                        list(original_size), list(canvas_size))
 
 
 @torch.no_grad()
@@ -91,9 +104,8 @@ def region_recall(cached: list[CachedRegions], split: DetectionSplit, classes: l
         wanted = np.isin(image.labels, classes) & ~image.difficult
         if not wanted.any():
             continue
-        scale = torch.tensor([regions.original_size[1] / regions.image_size[1],
-                              regions.original_size[0] / regions.image_size[0]] * 2)
-        boxes = regions.boxes[regions.objectness >= 0].cpu() * scale
+        boxes = resize_boxes(regions.boxes[regions.objectness >= 0].cpu(), list(regions.image_size),
+                             list(regions.original_size))
         truth = torch.as_tensor(image.boxes[wanted], dtype=torch.float32)
         total += len(truth)
         if len(boxes):
@@ -104,30 +116,26 @@ def region_recall(cached: list[CachedRegions], split: DetectionSplit, classes: l
 @torch.no_grad()
 def embed_boxes(model, support: list[SupportBox], device: torch.device) -> torch.Tensor:
     """``[N, D]`` region embeddings of boxes, cropped from their images as the detector crops its
-    regions."""
-    rows = []
-    for item in support:
-        picture = image_tensor(item.image.path).to(device)
-        target = {"boxes": torch.as_tensor(item.box, dtype=torch.float32, device=device)[None],
-                  "labels": torch.ones(1, dtype=torch.int64, device=device)}
-        batch, (scaled,) = model.transform([picture], [target])
-        rows.append(model.region_embedder(batch.tensors, scaled["boxes"]))
-    return torch.cat(rows)
+    regions (each image decoded and resized once, however many of the boxes it holds)."""
+    by_image: dict = {}
+    for row, item in enumerate(support):
+        by_image.setdefault(item.image.path, []).append(row)
+    rows: list = [None] * len(support)
+    for path, members in by_image.items():
+        picture = image_tensor(path).to(device)
+        batch, _ = model.transform([picture])
+        boxes = to_canvas([support[m].box for m in members], tuple(picture.shape[-2:]), batch.image_sizes[0], device)
+        for m, embedding in zip(members, model.region_embedder(batch.tensors, boxes)):
+            rows[m] = embedding
+    return torch.stack(rows)
 
 
 def enrolled_representatives(model, support: dict[str, list[SupportBox]], k: int, seed: int,
-                             device: torch.device) -> torch.Tensor:
-    """``[N, K, D]``: each class's support embeddings, k-means'd to K (fewer repeat the last one,
-    which the minimum over representatives ignores)."""
-    reps = []
-    for position, boxes in enumerate(support.values()):
-        embeddings = embed_boxes(model, boxes, device)
-        centers = kmeans(embeddings, min(k, len(embeddings)), seed=seed + position)[0] if len(embeddings) > 1 \
-            else embeddings
-        if len(centers) < k:
-            centers = torch.cat([centers, centers[-1:].repeat(k - len(centers), 1)])
-        reps.append(centers)
-    return torch.stack(reps)
+                             device: torch.device, centres: int | None = None) -> torch.Tensor:
+    """``[N, K, D]``: each class's support embeddings, k-means'd to ``centres`` (default K) and
+    padded to K (:func:`repmet.ops.kmeans.padded_centres`)."""
+    return torch.stack([padded_centres(embed_boxes(model, boxes, device), centres or k, k, seed=seed + position)
+                        for position, boxes in enumerate(support.values())])
 
 
 def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNovelClasses,

@@ -8,14 +8,13 @@ the classifier: a few embeddings (RepMet) or a trained linear layer (TFA)."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_iou
 
 from repmet.data.detection import SupportBox
-from repmet.evaluate.detection import CachedRegions, image_regions, image_tensor, to_image_detections
+from repmet.evaluate.detection import CachedRegions, canvas_regions, image_tensor, to_canvas, to_image_detections
 from repmet.evaluate.detection_ap import ImageDetections
 from repmet.models.detection.region_scoring import detections
 
@@ -24,35 +23,45 @@ FG_IOU = 0.5  # torchvision's RoI heads: foreground at IoU >= 0.5 with a box, ba
 
 @torch.no_grad()
 def support_region_features(model, support: dict[str, list[SupportBox]], device: torch.device,
-                            regions_of: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                            cache: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Region embeddings ``[N, D]`` and labels ``[N]`` (0 background, 1..C the support classes in
     order) of the support images: their boxes, and the detector's regions labelled with the class
     of a support box they overlap at IoU >= 0.5, background below 0.5 with every support box of
-    their image (only the K chosen boxes are annotated, as in TFA's K-shot sets). ``regions_of``:
-    a dict that keeps each image's regions for the next episode that draws the image again."""
+    their image (only the K chosen boxes are annotated, as in TFA's K-shot sets). ``cache``: a dict
+    that keeps each image's regions and box embeddings for the next episode that draws it again."""
     by_image: dict = {}
     for label, boxes in enumerate(support.values(), start=1):
         for item in boxes:
-            by_image.setdefault(item.image.path, (item.image, []))[1].append((item.box, label))
+            by_image.setdefault(item.image.path, []).append((item.box, label))
     features, labels = [], []
-    for image, annotated in by_image.values():
-        picture = image_tensor(image.path).to(device)
-        if regions_of is not None and image.path in regions_of:
-            regions = regions_of[image.path]
-        else:
-            regions = image_regions(model, picture)
-            if regions_of is not None:
-                regions_of[image.path] = regions
-        scale = torch.tensor([regions.image_size[1] / picture.shape[2], regions.image_size[0] / picture.shape[1]] * 2,
-                             device=device)
-        boxes = torch.from_numpy(np.stack([b for b, _ in annotated])).float().to(device) * scale
+    for path, annotated in by_image.items():
+        regions, box_embeddings, canvas_boxes = _support_image(model, path, [b for b, _ in annotated], device,
+                                                               {} if cache is None else cache)
         names = torch.as_tensor([c for _, c in annotated], device=device)
         real = regions.objectness >= 0
-        overlap, match = box_iou(regions.boxes[real], boxes).max(dim=1)
-        canvas = model.transform([picture])[0].tensors
-        features += [regions.embeddings[real], model.region_embedder(canvas, boxes)]
+        overlap, match = box_iou(regions.boxes[real], canvas_boxes).max(dim=1)
+        features += [regions.embeddings[real], box_embeddings]
         labels += [torch.where(overlap >= FG_IOU, names[match], torch.zeros_like(match)), names]
     return torch.cat(features), torch.cat(labels)
+
+
+def _support_image(model, path, boxes: list, device: torch.device, cache: dict
+                   ) -> tuple[CachedRegions, torch.Tensor, torch.Tensor]:
+    """An image's regions, the embeddings ``[M, D]`` of its ``boxes`` and those boxes on the
+    model's canvas; the image is decoded and resized only when the cache lacks one of them."""
+    regions, embedded = cache.get(path, (None, {}))
+    missing = [b for b in boxes if tuple(b) not in embedded]
+    if regions is None or missing:
+        picture = image_tensor(path).to(device)
+        batch, _ = model.transform([picture])
+        if regions is None:
+            regions = canvas_regions(model, batch, tuple(picture.shape[-2:]))
+        if missing:
+            canvas = to_canvas(missing, regions.original_size, regions.image_size, device)
+            embedded.update(zip((tuple(b) for b in missing), model.region_embedder(batch.tensors, canvas)))
+        cache[path] = (regions, embedded)
+    canvas_boxes = to_canvas(boxes, regions.original_size, regions.image_size, device)
+    return regions, torch.stack([embedded[tuple(b)] for b in boxes]), canvas_boxes
 
 
 def fine_tune_linear_classifier(features: torch.Tensor, labels: torch.Tensor, classes: int, steps: int = 300,

@@ -15,8 +15,8 @@ from torchvision.ops import box_iou
 from tqdm import tqdm
 
 from repmet.data.detection import BaseTrainingImage
-from repmet.evaluate.detection import image_tensor
-from repmet.ops.kmeans import kmeans
+from repmet.evaluate.detection import canvas_regions, image_tensor, to_canvas
+from repmet.ops.kmeans import padded_centres
 
 BACKGROUND_IOU = 0.3
 BACKGROUND_REGIONS_PER_IMAGE = 20
@@ -48,25 +48,18 @@ def fit_region_gallery(model, images: list[BaseTrainingImage], num_classes: int,
         image = images[i]
         picture = image_tensor(image.path).to(device)
         batch, _ = model.transform([picture])
-        scale = torch.tensor([batch.image_sizes[0][1] / picture.shape[2], batch.image_sizes[0][0] / picture.shape[1]] * 2,
-                             device=device)
+        original, canvas = tuple(picture.shape[-2:]), batch.image_sizes[0]
         if i in by_image:
-            rows = [j for j, _ in by_image[i]]
-            boxes = torch.as_tensor(image.boxes[rows], dtype=torch.float32, device=device) * scale
+            boxes = to_canvas(image.boxes[[j for j, _ in by_image[i]]], original, canvas, device)
             for (_, c), e in zip(by_image[i], model.region_embedder(batch.tensors, boxes)):
                 embeddings[c].append(e)
         if i in background_picks:
-            features = model.backbone(batch.tensors)
-            proposals, _ = model.rpn(batch, features)
-            size = torch.tensor(batch.image_sizes[0], dtype=torch.float32, device=device)
-            boxes, objectness, region_embeddings = model.regions(features, proposals[0],
-                                                                 torch.ones(len(proposals[0]), dtype=torch.bool,
-                                                                            device=device), batch.tensors, size)
-            known = torch.as_tensor(np.concatenate([image.boxes, image.ignore]), dtype=torch.float32, device=device)
-            free = objectness >= 0
+            regions = canvas_regions(model, batch, original)
+            known = to_canvas(np.concatenate([image.boxes, image.ignore]), original, canvas, device)
+            free = regions.objectness >= 0
             if len(known):
-                free &= box_iou(boxes, known * scale).max(dim=1).values < BACKGROUND_IOU
-            background.append(region_embeddings[free][:BACKGROUND_REGIONS_PER_IMAGE])
+                free &= box_iou(regions.boxes, known).max(dim=1).values < BACKGROUND_IOU
+            background.append(regions.embeddings[free][:BACKGROUND_REGIONS_PER_IMAGE])
     k = gallery.reps_per_class
     reps = []
     for c in range(num_classes):
@@ -77,9 +70,5 @@ def fit_region_gallery(model, images: list[BaseTrainingImage], num_classes: int,
 
 
 def _centres(rows: torch.Tensor, k: int, seed: int) -> torch.Tensor:
-    """``[k, D]`` unit vectors: k-means centres of ``rows`` (fewer rows than k repeat the last,
-    which a minimum over representatives ignores)."""
-    centres = kmeans(rows, min(k, len(rows)), seed=seed)[0] if len(rows) > 1 else rows
-    if len(centres) < k:
-        centres = torch.cat([centres, centres[-1:].repeat(k - len(centres), 1)])
-    return torch.nn.functional.normalize(centres, dim=1)
+    """``[k, D]`` unit vectors: k-means centres of ``rows``, padded to k."""
+    return torch.nn.functional.normalize(padded_centres(rows, k, k, seed=seed), dim=1)

@@ -53,3 +53,13 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) 
             chosen.append(torch.multinomial((closest / total).cpu(), 1, generator=generator).item())
         closest = torch.minimum(closest, _sqdist(points, points[chosen[-1] : chosen[-1] + 1]).squeeze(1))
     return points[chosen].clone()
+
+
+def padded_centres(points: torch.Tensor, centres: int, k: int, seed: int = 0) -> torch.Tensor:
+    """``[k, D]``: ``centres`` (at most k, and at most N) k-means centres of ``points [N, D]``,
+    the last one repeated up to k rows. A gallery stores K representatives for every class; the
+    repeats change nothing, since a class's distance is the minimum over its representatives."""
+    if not 1 <= centres <= k:
+        raise ValueError(f"centres must be between 1 and k={k}, got {centres}")
+    found = kmeans(points, min(centres, len(points)), seed=seed)[0] if len(points) > 1 else points.detach().float()
+    return torch.cat([found, found[-1:].repeat(k - len(found), 1)]) if len(found) < k else found
