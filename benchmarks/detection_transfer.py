@@ -5,14 +5,16 @@ classifier (TFA) on the same regions and support boxes, and the recall of the de
 
     python benchmarks/detection_transfer.py CHECKPOINT --folder indoor85-voc --support-split trainval \
         --test-split test [--shots 1,3,5] [--episodes 10] [--min-boxes 5] [--with-base] \
-        [--sigma S] [--enroll-reps K] [--no-baseline] [--json OUT.json]
+        [--sigma S] [--enroll-reps K] [--no-baseline] [--thresholds 0.1,0.2,0.3,0.5] [--json OUT.json]
 
 Classes: every class with at least ``--min-boxes`` (and at least max K) non-difficult boxes in the
 support split and one in the test split, or ``--classes a,b,c``. ``--with-base`` keeps the trained
 base classes in the gallery as distractors (the README's fsod-mini episodes do); otherwise only the
 enrolled classes compete. ``--sigma`` / ``--enroll-reps`` override the checkpoint's temperature and
 the k-means centres per enrolled class (the rest of the gallery's K repeat the last centre), for
-measuring them; the checkpoint is not changed.
+measuring them; the checkpoint is not changed. A second table gives the operating points: the
+precision and recall (IoU 0.5, enrolled classes) of the boxes scoring at least each of
+``--thresholds``, mean over episodes: what a user who keeps boxes above a threshold gets.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from repmet.data import default_data_root
 from repmet.data.detection import sample_support
 from repmet.evaluate.confidence import mean_and_ci95
 from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives, region_recall
-from repmet.evaluate.detection_ap import detection_ap
+from repmet.evaluate.detection_ap import detection_ap, precision_recall_at
 from repmet.evaluate.linear_finetune_baseline import (detect_with_linear_classifier, fine_tune_linear_classifier,
                                                       support_region_features)
 from repmet.methods import open_checkpoint
@@ -66,11 +68,13 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=None)
     parser.add_argument("--enroll-reps", type=int, default=None)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--thresholds", default="0.1,0.2,0.3,0.5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_flush_denormal(True)
     shots = [int(s) for s in args.shots.split(",")]
+    thresholds = [float(t) for t in args.thresholds.split(",")]
     trained = open_checkpoint(args.checkpoint)
     model = trained.model.eval()
     gallery = model.region_gallery
@@ -92,7 +96,7 @@ def main() -> None:
     support_regions: dict = {}  # the baseline's support images recur across episodes and K
     rows = []
     for shot in shots:
-        ours, tfa, enroll_ms = [], [], []
+        ours, tfa, enroll_ms, operating = [], [], [], []
         for episode in range(args.episodes):
             support = sample_support(support_split, names, shot, args.seed, episode)
             t0 = time.perf_counter()
@@ -104,12 +108,17 @@ def main() -> None:
                 label_map = [-1] * len(base) + label_map
             found = detect_cached(model, cached, reps, label_map)
             ours.append(detection_ap(test, found, ids)["ap50"])
+            operating.append(precision_recall_at(test, found, ids, thresholds))
             if not args.no_baseline:
                 features, labels = support_region_features(model, support, device, support_regions)
                 classifier = fine_tune_linear_classifier(features, labels, len(names), seed=args.seed + episode)
                 tfa.append(detection_ap(test, detect_with_linear_classifier(model, classifier, cached, ids), ids)["ap50"])
         row = {"shot": shot, "episodes": args.episodes, "ap50": mean_and_ci95(ours), "per_episode": ours,
-               "enroll_ms_per_box": float(np.median(enroll_ms))}
+               "enroll_ms_per_box": float(np.median(enroll_ms)),
+               "operating_points": [{"threshold": t, "precision": float(np.mean([e[i][0] for e in operating])),
+                                     "recall": float(np.mean([e[i][1] for e in operating])),
+                                     "boxes_per_image": float(np.mean([e[i][2] for e in operating])) / len(test)}
+                                    for i, t in enumerate(thresholds)]}
         if tfa:
             row["tfa_ap50"] = mean_and_ci95(tfa)
         rows.append(row)
@@ -125,6 +134,13 @@ def main() -> None:
         tfa_text = f"{100 * row['tfa_ap50'][0]:.1f} +- {100 * row['tfa_ap50'][1]:.1f}" if "tfa_ap50" in row else "-"
         print(f"| {row['shot']} | {row['episodes']} | {100 * row['ap50'][0]:.1f} +- {100 * row['ap50'][1]:.1f} | "
               f"{tfa_text} | {row['enroll_ms_per_box']:.0f} |")
+    print("\nOperating points (enrolled classes, IoU 0.5, mean over episodes): precision / recall / boxes per "
+          "image kept\n")
+    print("| K | " + " | ".join(f"score >= {t:g}" for t in thresholds) + " |")
+    print("|---:|" + "---:|" * len(thresholds))
+    for row in rows:
+        print(f"| {row['shot']} | " + " | ".join(f"{100 * o['precision']:.0f}% / {100 * o['recall']:.0f}% / "
+                                                 f"{o['boxes_per_image']:.1f}" for o in row["operating_points"]) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": args.checkpoint, "folder": str(folder),
                                                "classes": names, "sigma": gallery.sigma, "enroll_reps": enroll_k,

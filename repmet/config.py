@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -161,11 +162,32 @@ def _plain(value: Any) -> Any:
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: ``*name`` lets 600 bytes of nested anchors expand to
+    gigabytes (a "billion laughs"), and a config never needs one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(f"line {mark.line + 1}, column {mark.column + 1}: YAML aliases (*name) are not "
+                                 f"allowed in a config; write the value out")
+        return super().compose_node(parent, index)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages (a value may be huge)."""
+    brief = reprlib.Repr()
+    brief.maxstring = brief.maxother = limit
+    brief.maxlist = brief.maxdict = 6
+    text = brief.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
     """Read a YAML experiment and apply ``key.sub=value`` overrides."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=ConfigLoader)
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
@@ -184,7 +206,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ExperimentC
     from repmet.methods.registry import get_method, method_sections  # methods import this module
 
     if not isinstance(raw, dict):
-        raise UserError(f"{source}: the top level must be a mapping, got {raw!r}")
+        raise UserError(f"{source}: the top level must be a mapping, got {shown(raw)}")
     owned = method_sections()
     common = {key: value for key, value in raw.items() if key not in owned}
     config = _build(ExperimentConfig, common, prefix="", source=source)
@@ -205,7 +227,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
     if not sep or not key:
         raise UserError(f"override {override!r} must look like section.key=value")
-    value = yaml.safe_load(text) if text else ""
+    value = yaml.load(text, Loader=ConfigLoader) if text else ""
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:
@@ -218,7 +240,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
 def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     where = f"section {prefix[:-1]!r}" if prefix else "the top level"
     if not isinstance(raw, dict):
-        raise UserError(f"{source}: {where} must be a mapping, got {raw!r}")
+        raise UserError(f"{source}: {where} must be a mapping, got {shown(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "sections"}
     names = set(fields)
@@ -260,7 +282,7 @@ def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
     if origin is Literal:
         if value not in typing.get_args(hint):
             choices = ", ".join(repr(c) for c in typing.get_args(hint))
-            raise UserError(f"{source}: key {key!r} is {value!r}; expected one of {choices}")
+            raise UserError(f"{source}: key {key!r} is {shown(value)}; expected one of {choices}")
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
@@ -270,7 +292,7 @@ def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
         return _check_type(value, inner, key, source)
     if origin is list:
         if not isinstance(value, list):
-            raise UserError(f"{source}: key {key!r} must be a list, got {type(value).__name__} {value!r}")
+            raise UserError(f"{source}: key {key!r} must be a list, got {type(value).__name__} {shown(value)}")
         (inner,) = typing.get_args(hint)
         return [_check_type(item, inner, f"{key}[{i}]", source) for i, item in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -281,5 +303,5 @@ def _check_type(value: Any, hint: Any, key: str, source: str) -> Any:
         except ValueError:
             pass
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
-        raise UserError(f"{source}: key {key!r} must be {hint.__name__}, got {type(value).__name__} {value!r}")
+        raise UserError(f"{source}: key {key!r} must be {hint.__name__}, got {type(value).__name__} {shown(value)}")
     return value

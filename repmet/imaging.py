@@ -1,6 +1,10 @@
 """Opening images the same way in training and in the runtime: any mode in, 8-bit RGB or
 grayscale out, or an error that names the image. Needs only numpy and Pillow (the runtime
-imports it without torch)."""
+imports it without torch).
+
+One orientation rule everywhere (training data, Python and C++ runtimes): an image is what an
+image viewer shows, so a JPEG's EXIF Orientation tag is applied when it is decoded, and boxes
+given for it and detections returned for it are in the viewer's pixels."""
 
 from __future__ import annotations
 
@@ -8,14 +12,14 @@ from pathlib import Path
 from typing import Iterable, Union
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from repmet.errors import UserError
-
-MAX_PIXELS = 80_000_000  # refuse decompression bombs before they exhaust memory
+from repmet.limits import MAX_PIXELS  # refuse decompression bombs before they exhaust memory
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}  # what folders of images may hold
 
 ImageInput = Union[str, Path, Image.Image, np.ndarray]
+ORIENTATION_TAG = 0x0112  # EXIF
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of 16-bit grayscale files ("I": 32-bit)
 
 
@@ -37,7 +41,7 @@ def open_image(source: ImageInput, mode: str = "RGB", name: str | None = None) -
         raise UserError(f"image {name}: expected a file path, a PIL image or a uint8 array, got "
                         f"{type(source).__name__}")
     _check_size(source, name)
-    return convert(source, mode)
+    return convert(upright(source), mode)
 
 
 def _open_path(path: Path, mode: str) -> Image.Image:
@@ -45,9 +49,16 @@ def _open_path(path: Path, mode: str) -> Image.Image:
         with Image.open(path) as image:
             _check_size(image, str(path))
             image.load()
-            return convert(image, mode)
+            return convert(upright(image), mode)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot decode image {path}: {exc}; replace or remove the file") from None
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` as a viewer shows it: its EXIF Orientation (2..8) applied, the tag removed."""
+    if image.getexif().get(ORIENTATION_TAG, 1) in (1, None):
+        return image  # the common case: no copy
+    return ImageOps.exif_transpose(image)
 
 
 def _check_size(image: Image.Image, name: str) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from repmet.data.detection import load_voc_detection
-from repmet.evaluate.detection_ap import ImageDetections, detection_ap
+from repmet.evaluate.detection_ap import ImageDetections, detection_ap, precision_recall_at
 
 
 def iou(a, b):
@@ -15,24 +15,31 @@ def iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def naive_ap50(truth, detections, c):
-    """COCO's AP at IoU 0.5 for class ``c``: greedy matching in score order, precision made
-    monotone, read at 101 recall points."""
+def naive_matches(truth, detections, c):
+    """``[(score, matched)]`` of class ``c``'s detections in score order, greedily matched at IoU 0.5
+    (each box at most once), and the number of boxes of ``c``."""
     found = sorted(((s, i, b) for i, d in enumerate(detections) for b, s, l in zip(d.boxes, d.scores, d.labels)
                     if l == c), key=lambda t: -t[0])
     gts = {i: [b for b, l in zip(im.boxes, im.labels) if l == c] for i, im in enumerate(truth.images)}
     used = {i: [False] * len(g) for i, g in gts.items()}
     positives = sum(len(g) for g in gts.values())
     tp = []
-    for _, i, box in found:
+    for score, i, box in found:
         best, best_iou = -1, 0.5 - 1e-10
         for j, g in enumerate(gts[i]):
             if not used[i][j] and iou(box, g) >= best_iou:
                 best, best_iou = j, iou(box, g)
         if best >= 0:
             used[i][best] = True
-        tp.append(best >= 0)
-    tp = np.array(tp, float)
+        tp.append((score, best >= 0))
+    return tp, positives
+
+
+def naive_ap50(truth, detections, c):
+    """COCO's AP at IoU 0.5 for class ``c``: greedy matching in score order, precision made
+    monotone, read at 101 recall points."""
+    matches, positives = naive_matches(truth, detections, c)
+    tp = np.array([hit for _, hit in matches], float)
     recall = np.cumsum(tp) / positives
     precision = np.cumsum(tp) / np.arange(1, len(tp) + 1)
     for k in range(len(precision) - 2, -1, -1):
@@ -98,3 +105,18 @@ def test_no_detections_score_zero_and_classes_without_boxes_are_left_out(data_ro
     empty = [ImageDetections(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0, np.int64)) for _ in truth.images]
     result = detection_ap(truth, empty, [0, 1])
     assert result["ap50"] == 0.0 and all(v == 0.0 for v in result["per_class_ap50"].values())
+
+
+def test_precision_and_recall_above_a_score_agree_with_naive_matching_on_real_boxes(data_root):
+    truth = load_voc_detection(data_root / "fsod-mini", "test")
+    detections = jittered_detections(truth, np.random.default_rng(1))
+    classes = [0, 3, 5]
+    thresholds = [0.0, 0.3, 0.8]
+    result = precision_recall_at(truth, detections, classes, thresholds)
+    per_class = [naive_matches(truth, detections, c) for c in classes]
+    boxes = sum(positives for _, positives in per_class)
+    for threshold, (precision, recall, kept) in zip(thresholds, result):
+        hits = [hit for matches, _ in per_class for score, hit in matches if score >= threshold]
+        assert kept == len(hits)
+        assert precision == pytest.approx(sum(hits) / len(hits)) and recall == pytest.approx(sum(hits) / boxes)
+    assert result[0][1] > result[2][1] and 0.2 < result[0][0] < 1.0  # a real trade-off, not a constant

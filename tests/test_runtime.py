@@ -152,8 +152,8 @@ def test_gallery_save_and_load_round_trip(omniglot_artifact, data_root, tmp_path
         classifier.enroll(label, images[:5])
     queries = [images[7] for _, images in classes]
     before = classifier.classify(queries, top_k=3)
-    npz = classifier.save_gallery(tmp_path / "mine")
-    assert npz.name == "mine.npz" and sorted(tmp_path.iterdir()) == [npz]  # one file, no sidecar
+    npz = classifier.save_gallery(tmp_path / "mine.npz")
+    assert npz == tmp_path / "mine.npz" and sorted(tmp_path.iterdir()) == [npz]  # one file, no sidecar
     with np.load(npz, allow_pickle=False) as arrays:
         assert list(arrays["labels"]) == [label for label, _ in classes]
     fresh = FewShotClassifier.load(omniglot_artifact, backend="torchscript")
@@ -220,7 +220,7 @@ def test_a_tampered_incomplete_or_foreign_artifact_is_refused(omniglot_artifact,
 
 def test_a_gallery_from_another_model_or_tampered_is_refused(omniglot_artifact, flowers_artifact, tmp_path):
     flowers = FewShotClassifier.load(flowers_artifact, backend="onnxruntime")
-    flowers.save_gallery(tmp_path / "flowers")
+    flowers.save_gallery(tmp_path / "flowers.npz")
     omniglot = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
     with pytest.raises(UserError, match="made with another model|saved from another model"):
         omniglot.load_gallery(tmp_path / "flowers.npz")

@@ -224,7 +224,7 @@ def test_a_missing_format_names_the_export_option_that_exists(omniglot_artifact)
 def test_a_gallery_is_one_npz_that_carries_the_embedding_fingerprint(omniglot_artifact, data_root, tmp_path):
     artifact = with_fingerprint(omniglot_artifact, tmp_path / "a", FINGERPRINT_A)
     classifier = enrolled(artifact, data_root)
-    saved = classifier.save_gallery(tmp_path / "galleries" / "mine.gallery")
+    saved = classifier.save_gallery(tmp_path / "galleries" / "mine.npz")
     assert saved == tmp_path / "galleries" / "mine.npz" and sorted(saved.parent.iterdir()) == [saved]
     with np.load(saved, allow_pickle=False) as arrays:
         assert sorted(arrays.files) == ["counts", "fingerprint", "format", "labels", "representatives"]

@@ -31,6 +31,46 @@ def _xywh(boxes: np.ndarray) -> list[list[float]]:
 def detection_ap(truth: DetectionSplit, detections: list[ImageDetections], classes: list[int]) -> dict:
     """``{"ap50": mean over classes with ground truth, "ap50_95": ..., "per_class_ap50": {name: AP or
     None when the split has no box of it}}`` for the classes ``classes`` (indices)."""
+    evaluation = _coco_evaluation(truth, detections, classes)
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluation.accumulate()
+    precision = evaluation.eval["precision"]  # [IoU thresholds, recall points, classes, areas, max dets]
+    per_class, per_class_95 = {}, []
+    for position, c in enumerate(sorted(set(classes))):
+        at50 = precision[0, :, position, 0, -1]
+        per_class[truth.class_names[c]] = float(at50.mean()) if (at50 > -1).all() else None
+        all_iou = precision[:, :, position, 0, -1]
+        if (all_iou > -1).all():
+            per_class_95.append(float(all_iou.mean()))
+    scored = [v for v in per_class.values() if v is not None]
+    return {"ap50": float(np.mean(scored)) if scored else None,
+            "ap50_95": float(np.mean(per_class_95)) if per_class_95 else None,
+            "per_class_ap50": per_class}
+
+
+def precision_recall_at(truth: DetectionSplit, detections: list[ImageDetections], classes: list[int],
+                        thresholds: list[float]) -> list[tuple[float, float, int]]:
+    """``(precision, recall, detections kept)`` of the detections scoring at least each threshold, at
+    IoU 0.5 with the COCO evaluator's own matching (one box per detection, difficult boxes neither
+    found nor missed), pooled over ``classes``: what a user sees who keeps boxes above a threshold."""
+    evaluation = _coco_evaluation(truth, detections, classes)
+    everything = evaluation.params.areaRng[0]
+    found = [e for e in evaluation.evalImgs if e is not None and e["aRng"] == everything]
+    scores = np.concatenate([np.asarray(e["dtScores"], dtype=np.float64) for e in found] + [np.zeros(0)])
+    matched = np.concatenate([e["dtMatches"][0] > 0 for e in found] + [np.zeros(0, bool)])
+    counted = ~np.concatenate([e["dtIgnore"][0].astype(bool) for e in found] + [np.zeros(0, bool)])
+    boxes = sum(int((~np.asarray(e["gtIgnore"], dtype=bool)).sum()) for e in found)
+    out = []
+    for threshold in thresholds:
+        kept = counted & (scores >= threshold)
+        true = int((kept & matched).sum())
+        out.append((true / max(int(kept.sum()), 1), true / max(boxes, 1), int(kept.sum())))
+    return out
+
+
+def _coco_evaluation(truth: DetectionSplit, detections: list[ImageDetections], classes: list[int]):
+    """pycocotools' ``COCOeval`` of ``detections`` against ``truth`` on ``classes``, evaluated
+    (per image and class), not yet accumulated."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -59,16 +99,4 @@ def detection_ap(truth: DetectionSplit, detections: list[ImageDetections], class
         evaluation = COCOeval(ground_truth, predicted, "bbox")
         evaluation.params.catIds = sorted(wanted)
         evaluation.evaluate()
-        evaluation.accumulate()
-    precision = evaluation.eval["precision"]  # [IoU thresholds, recall points, classes, areas, max dets]
-    per_class, per_class_95 = {}, []
-    for position, c in enumerate(sorted(wanted)):
-        at50 = precision[0, :, position, 0, -1]
-        per_class[truth.class_names[c]] = float(at50.mean()) if (at50 > -1).all() else None
-        all_iou = precision[:, :, position, 0, -1]
-        if (all_iou > -1).all():
-            per_class_95.append(float(all_iou.mean()))
-    scored = [v for v in per_class.values() if v is not None]
-    return {"ap50": float(np.mean(scored)) if scored else None,
-            "ap50_95": float(np.mean(per_class_95)) if per_class_95 else None,
-            "per_class_ap50": per_class}
+    return evaluation

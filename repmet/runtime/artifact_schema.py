@@ -33,9 +33,7 @@ PATTERN_MEANINGS = {
     FILE_NAME: "it must be a plain file name inside the artifact folder: no '/' or '\\', not starting with '.'",
 }
 
-MAX_SIDE = 4096
-MAX_CLASSES = 100_000
-MAX_FILES = 1_000
+from repmet.limits import MAX_CLASSES, MAX_FILES, MAX_REPS_PER_CLASS, MAX_SIDE  # noqa: E402  (one table)
 
 
 def _int(low: int, high: int) -> dict:
@@ -103,7 +101,7 @@ _HEAD = {
     "properties": {
         "distance": {"enum": list(DISTANCES)},
         "sigma": {"type": "number", "exclusiveMinimum": 0},
-        "reps_per_class": _int(1, 1_024),
+        "reps_per_class": _int(1, MAX_REPS_PER_CLASS),
         "inputs": _strings(16),
         "outputs": _strings(16),
         "posterior": {"type": "string"},

@@ -88,8 +88,8 @@ class FewShotClassifier(GalleryServing):
         gallery = self._gallery  # one snapshot for the whole call
         if len(gallery) == 0:
             raise UserError("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery")
-        if top_k < 1:
-            raise UserError(f"top_k must be at least 1, got {top_k}")
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise UserError(f"top_k must be a whole number of at least 1, got {top_k!r:.40}")
         return self.rank(self.posteriors(self.embed(images), gallery), gallery, top_k)
 
     @staticmethod

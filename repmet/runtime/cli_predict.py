@@ -59,7 +59,7 @@ def _visible(folder: Path) -> list[Path]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")
 @click.option("--support-split", default="train", show_default=True, help="With --detect: the VOC split to enroll.")
-@click.option("--score", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+@click.option("--score", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="With --detect: the lowest score reported.")
 @click.option("--draw", type=click.Path(file_okay=False), default=None,
               help="With --detect: write each query with its detections drawn to this folder (PNG).")
@@ -120,22 +120,40 @@ def _detect(artifact: str, support: str | None, gallery: str | None, save_galler
     if save_gallery:
         detector.save_gallery(save_gallery)
     found = detector.detect(queries, score_threshold=score)
+    drawings = {}
     if draw:
         Path(draw).mkdir(parents=True, exist_ok=True)
         for query, detections in zip(queries, found):
             picture = draw_detections(open_image(query, "RGB"), detections, detector.labels, marked=enrolled)
-            picture.save(Path(draw) / f"{Path(query).stem}.png")
+            drawings[query] = save_new_png(picture, Path(draw), Path(query).stem)
     if as_json:
-        rows = [{"image": q, "detections": [{"box": list(d.box), "label": d.label, "score": d.score} for d in ds]}
+        rows = [{"image": q, "detections": [{"box": list(d.box), "label": d.label, "score": d.score} for d in ds],
+                 **({"drawing": str(drawings[q])} if q in drawings else {})}
                 for q, ds in zip(queries, found)]
         click.echo(json.dumps({"backend": detector.backend.name, "classes": detector.labels, "predictions": rows},
                               indent=2))
         return
     click.echo(f"[backend {detector.backend.name}; classes: {', '.join(detector.labels)}]")
     for query, detections in zip(queries, found):
-        click.echo(f"{query}: {len(detections)} detections with score >= {score}")
+        click.echo(f"{query}: {len(detections)} detections with score >= {score}"
+                   + (f" (drawn: {drawings[query]})" if query in drawings else ""))
         for d in detections:
             click.echo(f"  {d.label:<20} {d.score:.3f}  [{', '.join(f'{v:.1f}' for v in d.box)}]")
+
+
+def save_new_png(picture, folder: Path, stem: str) -> Path:
+    """Save ``picture`` as ``folder/stem.png``, or ``stem_2.png``, ``stem_3.png``... when the name is
+    taken (an existing file, or an earlier query of the same name from another folder): a drawing
+    never replaces a file. Returns the path written."""
+    for n in range(1, 100_000):
+        path = folder / (f"{stem}.png" if n == 1 else f"{stem}_{n}.png")
+        try:
+            with open(path, "xb") as handle:  # exclusive: fails if the file exists, even if made a moment ago
+                picture.save(handle, format="PNG")
+            return path
+        except FileExistsError:
+            continue
+    raise UserError(f"cannot find a free file name for {stem}.png in {folder}; choose an empty --draw folder")
 
 
 def support_boxes(source: Path, split: str) -> dict[str, list]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from repmet.atomic_write import atomic_write
 from repmet.errors import UserError
+from repmet.runtime.npz_headers import check_declared_sizes
 from repmet.runtime.artifact_schema import FINGERPRINT_REQUIRED, HEX64, NO_FINGERPRINT
 from repmet.runtime.kmeans import kmeans_numpy
 
@@ -86,9 +87,9 @@ class Gallery:
                        self.fingerprint)
 
     def save(self, path: str | Path) -> Path:
-        """Writes ``path`` with the suffix ``.npz`` atomically (a failed save leaves the old file);
-        returns the path written."""
-        npz = Path(path).with_suffix(".npz")
+        """Writes exactly ``path`` (a file name ending in ``.npz``) atomically: a failed or killed
+        save leaves the old file. Returns the path written."""
+        npz = gallery_file(path)
         arrays = {"format": np.array(GALLERY_FORMAT), "fingerprint": np.array(self.fingerprint),
                   "labels": np.array(self.labels, dtype=np.str_), "representatives": self.representatives,
                   "counts": self.counts}
@@ -101,12 +102,15 @@ class Gallery:
         return npz
 
     @classmethod
-    def load(cls, path: str | Path) -> "Gallery":
-        """The gallery saved at ``path`` (suffix ``.npz``), or a UserError saying what is wrong."""
-        npz = Path(path).with_suffix(".npz")
+    def load(cls, path: str | Path, shape: tuple[int, int] | None = None) -> "Gallery":
+        """The gallery saved at ``path`` (a ``.npz`` file), or a UserError saying what is wrong.
+        ``shape``: the (K, D) its model needs; the file's declared sizes are checked against it and
+        the limits before anything is inflated."""
+        npz = gallery_file(path)
         if not npz.is_file():
             raise UserError(f"gallery file {npz} is missing; save one with save_gallery or "
                             f"metric-predict --save-gallery")
+        check_declared_sizes(npz, shape)
         arrays = _read_arrays(npz)
         fmt = _scalar_string(arrays["format"])
         if fmt != GALLERY_FORMAT:
@@ -123,6 +127,21 @@ class Gallery:
         if problem:
             raise UserError(f"gallery {npz}: {problem}; {_REMEDY}")
         return cls(labels, reps, counts, fingerprint)
+
+
+def gallery_file(path: str | Path) -> Path:
+    """``path`` itself, if it names a gallery file: it ends in ``.npz`` and is not a folder (a gallery
+    is never written anywhere but where it was asked)."""
+    npz = Path(path)
+    if npz.suffix == ".json" and npz.with_suffix(".npz").is_file():
+        raise UserError(f"{npz} belongs to a gallery saved by an older repmet (a .npz with a .json beside it), "
+                        f"which this version no longer reads; {_REMEDY}")
+    if npz.suffix != ".npz":
+        raise UserError(f"a gallery is a .npz file: {npz} does not end in .npz; give a name such as "
+                        f"{npz.name + '.npz' if npz.name else 'gallery.npz'}")
+    if npz.is_dir():
+        raise UserError(f"{npz} is a folder; give the gallery's file name, such as {npz / 'gallery.npz'}")
+    return npz
 
 
 # ---------------------------------------------------------------- reading and checking

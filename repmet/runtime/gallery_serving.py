@@ -53,7 +53,7 @@ class GalleryServing:
         return self._gallery.save(path)
 
     def load_gallery(self, path: str | Path) -> None:
-        gallery = self._checked(Gallery.load(path), path)
+        gallery = self._checked(Gallery.load(path, (self.reps_per_class, self.embedding_dim)), path)
         with self._write_lock:
             self._gallery = gallery
 

@@ -32,9 +32,22 @@ class RunFolder:
     def __init__(self, out_dir: Path, log: Callable[[str], None] = print) -> None:
         self.out_dir, self.log = Path(out_dir), log
         self._lock_handle: TextIO | None = None
+        self.created = False
 
     def holds_a_run(self) -> bool:
         return (self.out_dir / "checkpoints" / "last.pt").is_file() or (self.out_dir / "metrics.jsonl").is_file()
+
+    def would_overwrite(self) -> list[str]:
+        """The names in this folder that a run writes (or ``--overwrite`` removes): a user's own
+        ``config.yaml`` or ``checkpoints/best.pt`` counts as much as an earlier run's."""
+        found = []
+        for name in RUN_FILES:
+            path = self.out_dir / name
+            if path.is_dir() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+                found.append(f"{name}/")
+            elif path.exists() and not path.is_dir():
+                found.append(name)
+        return found
 
     def claim(self, resume: bool, overwrite: bool) -> None:
         """Lock the folder for this process, then check it against ``resume`` / ``overwrite``."""
@@ -42,12 +55,18 @@ class RunFolder:
             raise UserError("--resume and --overwrite contradict each other: choose one")
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise UserError(f"--out {self.out_dir} is a file; choose a folder")
+        self.created = not self.out_dir.exists()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
         if self.holds_a_run() and not (resume or overwrite):
             self.release()
             raise UserError(f"{self.out_dir} already holds a training run ({self._describe_run()}); continue it with "
                             f"--resume, replace it with --overwrite, or choose another --out")
+        taken = self.would_overwrite()
+        if taken and not (resume or overwrite):
+            self.release()
+            raise UserError(f"{self.out_dir} already holds {', '.join(taken)}, which a run writes; nothing was "
+                            f"changed. Choose another --out, or pass --overwrite to replace them")
         if overwrite:
             for name in RUN_FILES:
                 path = self.out_dir / name
@@ -87,6 +106,8 @@ class RunFolder:
         fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
         self._lock_handle.close()
         self._lock_handle = None
+        if self.created and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()  # this run made the folder and stopped (an error) before writing to it
 
     def _describe_run(self) -> str:
         metrics = self.out_dir / "metrics.jsonl"

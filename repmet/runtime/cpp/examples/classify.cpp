@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
     for (const auto& p : classifier.classify({repmet::ImageSource(pixels, "frame")}, 2)) {
       std::cout << p.labels[0] << " " << p.posteriors[0] << "\n";
     }
-  } catch (const repmet::Error& error) {
+  } catch (const repmet::Error& error) {  // the only exception the library throws: a sentence
     return std::cerr << "error: " << error.what() << "\n", 2;
+  } catch (const std::exception& error) {  // a safety net all the same
+    return std::cerr << "error: " << error.what() << "\n", 1;
   }
 }

@@ -4,11 +4,14 @@
 #include "repmet/artifact.h"
 
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
 
 #include "repmet/errors.h"
+#include "repmet/limits.h"
 
 namespace repmet {
 namespace {
@@ -18,10 +21,10 @@ using nlohmann::json;
 
 const std::string kRemedy = "export the artifact again with metric-export";
 constexpr int kSchemaVersion = 1;
-constexpr int kMaxSide = 4096;
+constexpr int kMaxSide = static_cast<int>(limits::kMaxSide);
 
 std::string shown(const json& value) {
-  std::string text = value.dump();
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);  // never throws on bad UTF-8
   return text.size() <= 80 ? text : text.substr(0, 77) + "...";
 }
 
@@ -106,81 +109,105 @@ class Checker {
 
 }  // namespace
 
-Artifact Artifact::open(const std::string& folder) {
-  fs::path meta_path = fs::path(folder) / "metadata.json";
-  if (!fs::is_regular_file(meta_path)) {
-    fail(folder + " is not an artifact: metadata.json is missing; export one with metric-export CHECKPOINT --out " + folder);
+json read_json_file(const std::string& path, const std::string& remedy) {
+  std::error_code error;
+  const auto size = fs::file_size(path, error);
+  if (error) fail("cannot read " + path + " (" + error.message() + ")");
+  if (size > static_cast<uint64_t>(limits::kMaxJsonBytes)) {
+    fail(path + " is " + std::to_string(size) + " bytes, more than the limit of " + std::to_string(limits::kMaxJsonBytes) +
+         " for a JSON file; " + remedy);
   }
-  json metadata;
+  // nesting is bounded while parsing: a deep document would exhaust the stack when printed or freed
+  auto bounded = [&](int depth, json::parse_event_t, json&) {
+    if (depth > limits::kMaxJsonDepth) {
+      fail(path + " is nested more than " + std::to_string(limits::kMaxJsonDepth) + " levels deep; " + remedy);
+    }
+    return true;
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read " + path + " (" + std::strerror(errno) + ")");
   try {
-    std::ifstream in(meta_path);
-    metadata = json::parse(in);
-  } catch (const json::parse_error& error) {
-    fail(meta_path.string() + " is not valid JSON (" + error.what() + "); " + kRemedy);
+    return json::parse(in, bounded);
+  } catch (const json::exception& e) {
+    fail(path + " is not valid JSON (" + e.what() + "); " + remedy);
   }
-  if (!metadata.is_object()) fail(meta_path.string() + " does not hold a JSON object; " + kRemedy);
-  if (!metadata.contains("schema_version") || metadata["schema_version"] != kSchemaVersion) {
-    fail(meta_path.string() + " has schema version " +
-         (metadata.contains("schema_version") ? metadata["schema_version"].dump() : "None") +
-         ", this repmet reads version 1; export the checkpoint again with this version of metric-export");
-  }
-  Checker check(metadata, meta_path.string());
-  Artifact artifact;
-  artifact.folder_ = folder;
-  artifact.task_ = check.one_of("task", {"classification", "detection"});
-  artifact.embedding_dim_ = check.integer("embedding.dim", 1, 65536);
-  artifact.reps_per_class_ = check.integer("head.reps_per_class", 1, 1000);
-  artifact.fingerprint_ = check.string("embedding.fingerprint");
-  if (!std::regex_match(artifact.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
-    check.invalid("embedding.fingerprint", check.at("embedding.fingerprint"), "it must be 64 lowercase hexadecimal digits");
-  }
-  const json& files = check.at("files");
-  if (!files.is_object()) check.invalid("files", files, "it must be an object");
-  // every file the runtime may load is listed with its sha256 (checked below)
-  std::vector<std::pair<std::string, std::string>> referenced;
-  const json& graphs = check.at("graphs");
-  if (!graphs.is_object()) check.invalid("graphs", graphs, "it must be an object");
-  for (const auto& [format, roles] : graphs.items()) {
-    if (!roles.is_object()) check.invalid("graphs." + format, roles, "it must be an object");
-    for (const auto& [role, name] : roles.items()) {
-      static const std::set<std::string> file_roles = {"embedding", "head", "detection", "box_embedding",
-                                                      "detection_trt", "box_embedding_trt"};
-      if (!file_roles.count(role)) continue;  // descriptions: opset, device, ...
-      referenced.emplace_back("graphs." + format + "." + role, check.file_name("graphs." + format + "." + role));
+}
+
+Artifact Artifact::open(const std::string& folder) {
+  // anything but an Error (std::filesystem, allocation) leaves as an Error: errors.h
+  return translate_errors("cannot open the artifact " + folder, "", [&]() -> Artifact {
+    fs::path meta_path = fs::path(folder) / "metadata.json";
+    std::error_code no_throw;  // a path that cannot be looked at (too long, no permission) is one that is missing
+    if (!fs::is_regular_file(meta_path, no_throw)) {
+      fail(folder + " is not an artifact: metadata.json is missing; export one with metric-export CHECKPOINT --out " + folder);
     }
-  }
-  for (const char* key : {"model", "gallery"}) {
-    if (!check.at(key).is_null()) referenced.emplace_back(key, check.file_name(key));
-  }
-  for (const auto& [key, name] : referenced) {
-    if (!files.contains(name)) {
-      check.invalid(key, json(name), "it is not listed in files, so it would be loaded without its sha256 being checked");
+    json metadata = read_json_file(meta_path.string(), kRemedy);
+    if (!metadata.is_object()) fail(meta_path.string() + " does not hold a JSON object; " + kRemedy);
+    if (!metadata.contains("schema_version") || metadata["schema_version"] != kSchemaVersion) {
+      fail(meta_path.string() + " has schema version " +
+           (metadata.contains("schema_version") ? metadata["schema_version"].dump() : "None") +
+           ", this repmet reads version 1; export the checkpoint again with this version of metric-export");
     }
-  }
-  for (const auto& [name, entry] : files.items()) {
-    const json sha = entry.is_object() && entry.contains("sha256") ? entry["sha256"] : json();
-    if (!sha.is_string() || !std::regex_match(sha.get<std::string>(), std::regex("^[0-9a-f]{64}$"))) {
-      check.invalid("files." + name + ".sha256", sha, "it must be 64 lowercase hexadecimal digits");
+    Checker check(metadata, meta_path.string());
+    Artifact artifact;
+    artifact.folder_ = folder;
+    artifact.task_ = check.one_of("task", {"classification", "detection"});
+    artifact.embedding_dim_ = check.integer("embedding.dim", 1, static_cast<int>(limits::kMaxEmbeddingDim));
+    artifact.reps_per_class_ = check.integer("head.reps_per_class", 1, static_cast<int>(limits::kMaxRepsPerClass));
+    artifact.fingerprint_ = check.string("embedding.fingerprint");
+    if (!std::regex_match(artifact.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
+      check.invalid("embedding.fingerprint", check.at("embedding.fingerprint"), "it must be 64 lowercase hexadecimal digits");
     }
-    fs::path path = fs::path(folder) / name;
-    std::error_code ignored;
-    auto root = fs::weakly_canonical(folder, ignored).string() + "/";
-    if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos || name.rfind('.', 0) == 0 ||
-        fs::weakly_canonical(path, ignored).string().rfind(root, 0) != 0) {  // e.g. a symbolic link out of the folder
-      check.invalid("files." + name, json(fs::weakly_canonical(path, ignored).string()), "it lies outside the artifact folder");
+    const json& files = check.at("files");
+    if (!files.is_object()) check.invalid("files", files, "it must be an object");
+    // every file the runtime may load is listed with its sha256 (checked below)
+    std::vector<std::pair<std::string, std::string>> referenced;
+    const json& graphs = check.at("graphs");
+    if (!graphs.is_object()) check.invalid("graphs", graphs, "it must be an object");
+    for (const auto& [format, roles] : graphs.items()) {
+      if (!roles.is_object()) check.invalid("graphs." + format, roles, "it must be an object");
+      for (const auto& [role, name] : roles.items()) {
+        static const std::set<std::string> file_roles = {"embedding", "head", "detection", "box_embedding",
+                                                        "detection_trt", "box_embedding_trt"};
+        if (!file_roles.count(role)) continue;  // descriptions: opset, device, ...
+        referenced.emplace_back("graphs." + format + "." + role, check.file_name("graphs." + format + "." + role));
+      }
     }
-    if (!fs::is_regular_file(path)) {
-      fail("artifact " + folder + " is incomplete: " + name + " is missing; copy the whole folder or export it again");
+    for (const char* key : {"model", "gallery"}) {
+      if (!check.at(key).is_null()) referenced.emplace_back(key, check.file_name(key));
     }
-    if (!entry.contains("bytes") || !entry["bytes"].is_number_integer() ||
-        fs::file_size(path) != entry["bytes"].get<uint64_t>() || sha256_of_file(path.string()) != entry["sha256"]) {
-      fail("artifact " + folder + ": " + name + " does not match its sha256 in metadata.json (changed or corrupted); "
-           "export it again");
+    for (const auto& [key, name] : referenced) {
+      if (!files.contains(name)) {
+        check.invalid(key, json(name), "it is not listed in files, so it would be loaded without its sha256 being checked");
+      }
     }
-  }
-  artifact.metadata_ = std::move(metadata);
-  if (artifact.task_ == "classification") artifact.preprocess();  // checked now, not at the first image
-  return artifact;
+    for (const auto& [name, entry] : files.items()) {
+      const json sha = entry.is_object() && entry.contains("sha256") ? entry["sha256"] : json();
+      if (!sha.is_string() || !std::regex_match(sha.get<std::string>(), std::regex("^[0-9a-f]{64}$"))) {
+        check.invalid("files." + name + ".sha256", sha, "it must be 64 lowercase hexadecimal digits");
+      }
+      fs::path path = fs::path(folder) / name;
+      std::error_code ignored;
+      auto root = fs::weakly_canonical(folder, ignored).string() + "/";
+      if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos || name.rfind('.', 0) == 0 ||
+          fs::weakly_canonical(path, ignored).string().rfind(root, 0) != 0) {  // e.g. a symbolic link out of the folder
+        check.invalid("files." + name, json(fs::weakly_canonical(path, ignored).string()), "it lies outside the artifact folder");
+      }
+      if (!fs::is_regular_file(path, no_throw)) {
+        fail("artifact " + folder + " is incomplete: " + name + " is missing; copy the whole folder or export it again");
+      }
+      if (!entry.contains("bytes") || !entry["bytes"].is_number_integer() ||
+          fs::file_size(path, no_throw) != entry["bytes"].get<uint64_t>() || sha256_of_file(path.string()) != entry["sha256"]) {
+        fail("artifact " + folder + ": " + name + " does not match its sha256 in metadata.json (changed or corrupted); "
+             "export it again");
+      }
+    }
+    artifact.metadata_ = std::move(metadata);
+    // checked now, not at the first image
+    if (artifact.task_ == "classification") artifact.preprocess();
+    else artifact.detection_preprocess();
+    return artifact;
+});
 }
 
 std::string Artifact::file(const std::string& name) const { return (fs::path(folder_) / name).string(); }
@@ -220,6 +247,16 @@ PreprocessSpec Artifact::preprocess() const {
                                                              " is " + std::to_string(check.integer(side, 1, kMaxSide)));
     }
   }
+  return spec;
+}
+
+DetectionPreprocess Artifact::detection_preprocess() const {
+  Checker check(metadata_, (fs::path(folder_) / "metadata.json").string());
+  DetectionPreprocess spec;
+  spec.min_size = check.integer("preprocess.min_size", 1, kMaxSide);
+  spec.max_size = check.integer("preprocess.max_size", 1, kMaxSide);
+  spec.mean = check.numbers("preprocess.mean", 3, false);
+  spec.std = check.numbers("preprocess.std", 3, true);
   return spec;
 }
 

@@ -13,6 +13,9 @@ namespace repmet {
 
 namespace {
 constexpr int kBatch = 32;
+// one graph call's input at most (a batch of 32 at 224 x 224 RGB is 19 MB): large crops make
+// smaller batches, never one allocation of gigabytes
+constexpr int64_t kBatchBytes = 256ll << 20;
 }  // namespace
 
 struct FewShotClassifier::Models {
@@ -28,6 +31,11 @@ FewShotClassifier::FewShotClassifier(FewShotClassifier&& other) noexcept
 FewShotClassifier::~FewShotClassifier() = default;
 
 FewShotClassifier FewShotClassifier::load(const std::string& folder, const std::string& device, const std::string& format) {
+  return translate_errors("cannot load the classifier " + folder, "", [&] { return load_unchecked(folder, device, format); });
+}
+
+FewShotClassifier FewShotClassifier::load_unchecked(const std::string& folder, const std::string& device,
+                                                    const std::string& format) {
   Artifact artifact = Artifact::open(folder);
   if (artifact.task() != "classification") {
     fail(folder + " is a " + artifact.task() + " artifact; load it with FewShotDetector, not FewShotClassifier");
@@ -40,18 +48,25 @@ FewShotClassifier FewShotClassifier::load(const std::string& folder, const std::
 const std::string& FewShotClassifier::format() const { return models_->graphs->format(); }
 
 std::vector<float> FewShotClassifier::embed(const std::vector<ImageSource>& images) const {
+  return translate_errors("cannot embed the images", "", [&] { return embed_unchecked(images); });
+}
+
+std::vector<float> FewShotClassifier::embed_unchecked(const std::vector<ImageSource>& images) const {
   const int dim = artifact_.embedding_dim(), crop = spec_.crop, channels = spec_.channels();
+  const int64_t per_image = int64_t{4} * channels * crop * crop;  // float32, crop <= max_side: no overflow
+  const std::size_t batch_size = static_cast<std::size_t>(std::clamp<int64_t>(kBatchBytes / per_image, 1, kBatch));
   std::vector<float> out;
   out.reserve(images.size() * dim);
   c10::InferenceMode guard;
-  for (std::size_t start = 0; start < images.size(); start += kBatch) {
-    int n = static_cast<int>(std::min<std::size_t>(kBatch, images.size() - start));
+  for (std::size_t start = 0; start < images.size(); start += batch_size) {
+    int n = static_cast<int>(std::min<std::size_t>(batch_size, images.size() - start));
     torch::Tensor batch = torch::empty({n, channels, crop, crop}, torch::kFloat32);
     for (int i = 0; i < n; ++i) {
       preprocess_into(images[start + i].load(channels), spec_, batch[i].data_ptr<float>());
     }
-    torch::Tensor embeddings = models_->graphs->run(0, {models_->graphs->images(batch)})[0].to(torch::kCPU).contiguous();
-    if (embeddings.dim() != 2 || embeddings.size(1) != dim) {
+    torch::Tensor embeddings =
+        models_->graphs->run(0, {models_->graphs->images(batch)})[0].to(torch::kCPU, torch::kFloat32).contiguous();
+    if (embeddings.dim() != 2 || embeddings.size(0) != n || embeddings.size(1) != dim) {
       fail("the embedding graph of " + artifact_.folder() + " answered a tensor of shape " +
            c10::str(embeddings.sizes()) + ", not [N, " + std::to_string(dim) + "]; export the artifact again");
     }
@@ -61,23 +76,36 @@ std::vector<float> FewShotClassifier::embed(const std::vector<ImageSource>& imag
 }
 
 void FewShotClassifier::enroll(const std::string& label, const std::vector<ImageSource>& images, int seed) {
+  translate_errors("cannot enroll '" + label + "'", "", [&] { enroll_unchecked(label, images, seed); });
+}
+
+void FewShotClassifier::enroll_unchecked(const std::string& label, const std::vector<ImageSource>& images, int seed) {
   if (label.empty()) fail("a label must be a non-empty string, got ''");
   if (images.empty()) fail("cannot enroll '" + label + "' from zero images; give at least one");
-  std::vector<float> embeddings = embed(images);  // a failure here changes nothing
+  std::vector<float> embeddings = embed_unchecked(images);  // a failure here changes nothing
   add_class(label, embeddings, static_cast<int>(images.size()), seed);
 }
 
 std::vector<Prediction> FewShotClassifier::classify(const std::vector<ImageSource>& images, int top_k) const {
+  return translate_errors("cannot classify the images", "", [&] { return classify_unchecked(images, top_k); });
+}
+
+std::vector<Prediction> FewShotClassifier::classify_unchecked(const std::vector<ImageSource>& images, int top_k) const {
   std::shared_ptr<const Gallery> gallery = this->gallery();  // one snapshot for the whole call
   if (gallery->size() == 0) fail("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery");
   if (top_k < 1) fail("top_k must be at least 1, got " + std::to_string(top_k));
-  std::vector<float> embeddings = embed(images);
+  std::vector<float> embeddings = embed_unchecked(images);
   const int n = static_cast<int>(images.size()), classes = gallery->size(), dim = gallery->dim();
   c10::InferenceMode guard;
   torch::Tensor reps = torch::from_blob(const_cast<float*>(gallery->representatives().data()),
                                         {classes, gallery->reps_per_class(), dim}, torch::kFloat32);
   torch::Tensor x = torch::from_blob(embeddings.data(), {n, dim}, torch::kFloat32);
-  torch::Tensor posteriors = models_->graphs->run(1, {x, reps})[1].to(torch::kCPU).contiguous();
+  std::vector<torch::Tensor> outputs = models_->graphs->run(1, {x, reps});
+  if (outputs.size() < 2 || outputs[1].dim() != 2 || outputs[1].size(0) != n || outputs[1].size(1) != classes) {
+    fail("the head graph of " + artifact_.folder() + " answered no [" + std::to_string(n) + ", " +
+         std::to_string(classes) + "] posteriors; export the artifact again");
+  }
+  torch::Tensor posteriors = outputs[1].to(torch::kCPU, torch::kFloat32).contiguous();
   std::vector<Prediction> predictions;
   const int k = std::min(top_k, classes);
   for (int i = 0; i < n; ++i) {

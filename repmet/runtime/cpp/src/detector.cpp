@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include "repmet/errors.h"
+#include "repmet/limits.h"
 #include "graph_pair.h"
 
 namespace repmet {
@@ -52,13 +53,9 @@ struct FewShotDetector::Models {
 
 FewShotDetector::FewShotDetector(Artifact artifact, std::unique_ptr<Models> models)
     : GalleryServing(std::move(artifact)), models_(std::move(models)) {
-  const auto& spec = artifact_.metadata()["preprocess"];
-  min_size_ = spec.at("min_size").get<int>(), max_size_ = spec.at("max_size").get<int>();
-  mean_ = spec.at("mean").get<std::vector<float>>(), std_ = spec.at("std").get<std::vector<float>>();
-  if (mean_.size() != 3 || std_.size() != 3) {
-    fail(artifact_.folder() + "/metadata.json: preprocess.mean and std need 3 values; export the artifact again with "
-         "metric-export");
-  }
+  DetectionPreprocess spec = artifact_.detection_preprocess();  // checked: a sentence naming metadata.json
+  min_size_ = spec.min_size, max_size_ = spec.max_size;
+  mean_ = std::move(spec.mean), std_ = std::move(spec.std);
 }
 
 FewShotDetector::FewShotDetector(FewShotDetector&& other) noexcept
@@ -68,6 +65,11 @@ FewShotDetector::FewShotDetector(FewShotDetector&& other) noexcept
 FewShotDetector::~FewShotDetector() = default;
 
 FewShotDetector FewShotDetector::load(const std::string& folder, const std::string& device, const std::string& format) {
+  return translate_errors("cannot load the detector " + folder, "", [&] { return load_unchecked(folder, device, format); });
+}
+
+FewShotDetector FewShotDetector::load_unchecked(const std::string& folder, const std::string& device,
+                                                const std::string& format) {
   Artifact artifact = Artifact::open(folder);
   if (artifact.task() != "detection") {
     fail(folder + " is a " + artifact.task() + " artifact; load it with FewShotClassifier, not FewShotDetector");
@@ -85,8 +87,19 @@ PreparedImage FewShotDetector::prepare(const ImageSource& image) const {
 }
 
 void FewShotDetector::enroll(const std::string& label, const std::vector<BoxedImage>& examples, int seed) {
+  translate_errors("cannot enroll '" + label + "'", "", [&] { enroll_unchecked(label, examples, seed); });
+}
+
+void FewShotDetector::enroll_unchecked(const std::string& label, const std::vector<BoxedImage>& examples, int seed) {
   if (label.empty()) fail("a label must be a non-empty string, got ''");
   if (examples.empty()) fail("cannot enroll '" + label + "' from zero examples; give at least one (image, boxes) pair");
+  std::size_t boxes = 0;
+  for (const BoxedImage& example : examples) boxes += example.boxes.size();
+  if (boxes > static_cast<std::size_t>(limits::kMaxBoxesPerEnroll)) {
+    fail("cannot enroll '" + label + "' from " + std::to_string(boxes) + " boxes; the limit is " +
+         std::to_string(limits::kMaxBoxesPerEnroll) + " boxes per class (k-means keeps " +
+         std::to_string(artifact_.reps_per_class()) + " representatives of them anyway)");
+  }
   std::vector<float> embeddings;
   int count = 0;
   c10::InferenceMode guard;
@@ -100,7 +113,12 @@ void FewShotDetector::enroll(const std::string& label, const std::vector<BoxedIm
     }
     const int m = static_cast<int>(example.boxes.size());
     torch::Tensor boxes = torch::from_blob(resized.data(), {m, 4}, torch::kFloat32);
-    torch::Tensor out = models_->graphs->run(1, {models_->image(prepared), boxes})[0].to(torch::kCPU).contiguous();
+    torch::Tensor out =
+        models_->graphs->run(1, {models_->image(prepared), boxes})[0].to(torch::kCPU, torch::kFloat32).contiguous();
+    if (out.dim() != 2 || out.size(0) != m || out.size(1) != artifact_.embedding_dim()) {
+      fail("the box_embedding graph of " + artifact_.folder() + " answered a tensor of shape " + c10::str(out.sizes()) +
+           ", not [" + std::to_string(m) + ", " + std::to_string(artifact_.embedding_dim()) + "]; export the artifact again");
+    }
     embeddings.insert(embeddings.end(), out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
     count += m;
   }
@@ -113,6 +131,14 @@ void FewShotDetector::enroll(const std::string& label, const ImageSource& image,
 
 std::vector<std::vector<Detection>> FewShotDetector::detect(const std::vector<ImageSource>& images,
                                                            float score_threshold) const {
+  return translate_errors("cannot detect", "", [&] { return detect_unchecked(images, score_threshold); });
+}
+
+std::vector<std::vector<Detection>> FewShotDetector::detect_unchecked(const std::vector<ImageSource>& images,
+                                                                     float score_threshold) const {
+  if (!(score_threshold >= 0.0f && score_threshold <= 1.0f)) {  // NaN included: it would keep every detection
+    fail("score_threshold must be a number from 0 to 1, got " + python_float(score_threshold));
+  }
   std::shared_ptr<const Gallery> gallery = this->gallery();  // one snapshot for the whole call
   if (gallery->size() == 0) fail("the gallery is empty: enroll classes first, or load a gallery");
   c10::InferenceMode guard;
@@ -123,16 +149,29 @@ std::vector<std::vector<Detection>> FewShotDetector::detect(const std::vector<Im
     PreparedImage prepared = prepare(image);
     torch::Tensor size = torch::tensor({prepared.height, prepared.width}, torch::kFloat32);
     std::vector<torch::Tensor> outputs = models_->graphs->run(0, {models_->image(prepared), size, reps});
-    torch::Tensor boxes = outputs[0].to(torch::kCPU).contiguous();
-    torch::Tensor scores = outputs[1].to(torch::kCPU).contiguous();
+    if (outputs.size() < 4) {
+      fail("the detection graph of " + artifact_.folder() + " answered " + std::to_string(outputs.size()) +
+           " outputs, not 4 (boxes, scores, labels, count); export the artifact again");
+    }
+    torch::Tensor boxes = outputs[0].to(torch::kCPU, torch::kFloat32).contiguous();
+    torch::Tensor scores = outputs[1].to(torch::kCPU, torch::kFloat32).contiguous();
     torch::Tensor labels = outputs[2].to(torch::kCPU, torch::kLong).contiguous();
     const int64_t count = outputs[3].to(torch::kCPU).item<int64_t>();
+    if (count < 0 || count > scores.numel() || count > labels.numel() || boxes.numel() < count * 4) {
+      fail("the detection graph of " + artifact_.folder() + " answered " + std::to_string(count) +
+           " detections with fewer boxes, scores or labels; export the artifact again");
+    }
     std::vector<Detection> found;
     for (int64_t i = 0; i < count; ++i) {
       float score = scores[i].item<float>();
       if (score < score_threshold) continue;
       const float* b = boxes.data_ptr<float>() + i * 4;
-      found.push_back({prepared.to_original({b[0], b[1], b[2], b[3]}), gallery->labels()[labels[i].item<int64_t>() - 1], score});
+      const int64_t label = labels[i].item<int64_t>();  // 1-based: 0 is the background
+      if (label < 1 || label > gallery->size()) {
+        fail("the detection graph of " + artifact_.folder() + " answered class " + std::to_string(label) + " of " +
+             std::to_string(gallery->size()) + "; export the artifact again");
+      }
+      found.push_back({prepared.to_original({b[0], b[1], b[2], b[3]}), gallery->labels()[label - 1], score});
     }
     results.push_back(std::move(found));
   }

@@ -1,11 +1,14 @@
 #include "repmet/gallery.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <regex>
 #include <set>
 
 #include "repmet/errors.h"
+#include "repmet/limits.h"
 #include "repmet/npz.h"
 
 namespace repmet {
@@ -14,11 +17,62 @@ namespace {
 const std::string kFormat = "repmet-gallery-2";
 const std::string kRemedy = "enroll the classes again and save a new gallery";
 
-std::string with_npz_suffix(const std::string& path) {
-  auto slash = path.find_last_of('/');
-  auto dot = path.find_last_of('.');
-  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) return path.substr(0, dot) + ".npz";
-  return path + ".npz";
+constexpr int64_t kMaxScalarChars = 256;  // the format name and the fingerprint
+
+// ``path`` itself, if it names a gallery file: it ends in .npz and is not a folder (a gallery is
+// never written or read anywhere but where it was asked), as repmet.runtime.gallery.gallery_file.
+std::string gallery_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path file(path);
+  std::error_code ignored;
+  if (fs::is_directory(file, ignored)) {
+    fail(path + " is a folder; give the gallery's file name, such as " + (file / "gallery.npz").string());
+  }
+  if (file.extension() != ".npz") {
+    const std::string name = file.filename().string();
+    fail("a gallery is a .npz file: " + path + " does not end in .npz; give a name such as " +
+         (name.empty() ? std::string("gallery.npz") : name + ".npz"));
+  }
+  return path;
+}
+
+// A member's dtype and shape as its .npy header declares them, against the limits table, before
+// it is inflated (repmet/runtime/npz_headers.py checks the same).
+void check_declared(const std::string& path, const std::string& name, const NpzFile::Member& m) {
+  auto refuse = [&](const std::string& what) { fail("gallery " + path + ": " + name + " " + what + "; " + kRemedy); };
+  const auto& dims = m.shape;
+  auto shape_text = [&] {
+    std::string text = "(";
+    for (std::size_t i = 0; i < dims.size(); ++i) text += (i ? ", " : "") + std::to_string(dims[i]);
+    return text + (dims.size() == 1 ? ",)" : ")");
+  };
+  const bool unicode = m.descr.size() > 2 && m.descr[1] == 'U';
+  int64_t chars = 0;  // of a unicode item; its digits were checked when the header was read (npz.cpp)
+  if (unicode) std::from_chars(m.descr.data() + 2, m.descr.data() + m.descr.size(), chars);
+  if (name == "format" || name == "fingerprint") {
+    if (!dims.empty() || !unicode || chars > kMaxScalarChars) refuse("must be one short string, got " + m.descr + " " + shape_text());
+  } else if (name == "labels" || name == "counts") {
+    if (dims.size() != 1 || dims[0] > limits::kMaxClasses) {
+      refuse("must list at most " + std::to_string(limits::kMaxClasses) + " classes, got shape " + shape_text());
+    }
+    if (name == "labels" && chars > limits::kMaxLabelChars) {
+      refuse("holds labels of up to " + std::to_string(chars) + " characters; the limit is " +
+             std::to_string(limits::kMaxLabelChars));
+    }
+  } else if (name == "representatives") {
+    if (dims.size() != 3) refuse("must be [classes, K, dim], got shape " + shape_text());
+    if (dims[0] > limits::kMaxClasses || dims[1] > limits::kMaxRepsPerClass || dims[2] > limits::kMaxEmbeddingDim) {
+      refuse("declares " + shape_text() + "; the limits are " + std::to_string(limits::kMaxClasses) + " classes, " +
+             std::to_string(limits::kMaxRepsPerClass) + " representatives per class and " +
+             std::to_string(limits::kMaxEmbeddingDim) + " dimensions");
+    }
+    if (m.bytes - m.header_bytes > static_cast<uint64_t>(limits::kMaxGalleryBytes)) {
+      refuse("declares " + std::to_string(m.bytes - m.header_bytes) + " bytes, more than the limit of " +
+             std::to_string(limits::kMaxGalleryBytes));
+    }
+  } else {
+    refuse("is not one of a gallery's arrays (format, fingerprint, labels, representatives, counts)");
+  }
 }
 
 std::string scalar_string(const NpyArray& array) {
@@ -31,80 +85,96 @@ std::string scalar_string(const NpyArray& array) {
 Gallery::Gallery(int reps_per_class, int dim, std::string fingerprint)
     : fingerprint_(std::move(fingerprint)), k_(reps_per_class), dim_(dim) {}
 
-Gallery Gallery::load(const std::string& requested) {
-  const std::string path = with_npz_suffix(requested);
-  auto arrays = read_npz(path);
-  for (const char* key : {"format", "fingerprint", "labels", "representatives", "counts"}) {
-    if (!arrays.count(key)) {
-      if (!arrays.count("format") && arrays.count("representatives") && arrays.count("counts")) {
-        fail(path + " was saved by an older repmet (a .npz with a .json beside it), which this version no longer reads; " + kRemedy);
+Gallery Gallery::load(const std::string& requested, const std::function<void(const Gallery&)>& check_first) {
+  // anything but an Error (std::filesystem, allocation) leaves as an Error: errors.h
+  return translate_errors("cannot read gallery " + requested, "", [&]() -> Gallery {
+    const std::string path = gallery_file(requested);
+    NpzFile file(path);  // reads only the headers
+    const auto& members = file.members();
+    for (const char* key : {"format", "fingerprint", "labels", "representatives", "counts"}) {
+      if (!members.count(key)) {
+        if (!members.count("format") && members.count("representatives") && members.count("counts")) {
+          fail(path + " was saved by an older repmet (a .npz with a .json beside it), which this version no longer reads; " + kRemedy);
+        }
+        fail(path + " is not a repmet gallery (it lacks " + key + "); " + kRemedy);
       }
-      fail(path + " is not a repmet gallery (it lacks " + key + "); " + kRemedy);
     }
-  }
-  std::string format = scalar_string(arrays["format"]);
-  if (format != kFormat) {
-    fail(path + " is not a repmet gallery of this version (format '" + format + "', expected '" + kFormat + "'); " + kRemedy);
-  }
-  Gallery gallery;
-  gallery.fingerprint_ = scalar_string(arrays["fingerprint"]);
-  if (gallery.fingerprint_ == "\x01") fail("gallery " + path + ": its fingerprint is not a string; " + kRemedy);
-  const NpyArray& labels = arrays["labels"];
-  const NpyArray& reps = arrays["representatives"];
-  const NpyArray& counts = arrays["counts"];
-  auto problem = [&](const std::string& what) { fail("gallery " + path + ": " + what + "; " + kRemedy); };
-  if (labels.shape.size() != 1 || labels.descr.size() < 3 || labels.descr[1] != 'U') {
-    problem("labels must be a 1-D array of strings, got " + labels.descr);
-  }
-  if (reps.descr != "<f4" || reps.shape.size() != 3) {
-    problem("representatives must be a float32 array [classes, K, dim], got " + reps.descr);
-  }
-  if ((counts.descr != "<i8" && counts.descr != "<i4") || counts.shape.size() != 1) {
-    problem("counts must be integers [classes], got " + counts.descr);
-  }
-  gallery.labels_ = labels.strings();
-  int c = static_cast<int>(reps.shape[0]);
-  gallery.k_ = static_cast<int>(reps.shape[1]), gallery.dim_ = static_cast<int>(reps.shape[2]);
-  if (gallery.k_ < 1 || gallery.dim_ < 1) problem("representatives need at least one representative of at least one dimension");
-  if (static_cast<int>(gallery.labels_.size()) != c || counts.shape[0] != c) {
-    problem(std::to_string(gallery.labels_.size()) + " labels, " + std::to_string(c) + " classes of representatives and " +
-            std::to_string(counts.shape[0]) + " counts do not agree");
-  }
-  gallery.representatives_.resize(reps.size());
-  std::memcpy(gallery.representatives_.data(), reps.data.data(), reps.data.size());
-  for (float v : gallery.representatives_) {
-    if (!std::isfinite(v)) problem("representatives hold NaN or infinite values");
-  }
-  for (int64_t i = 0; i < counts.size(); ++i) {
-    int64_t v = 0;
-    if (counts.descr == "<i8") std::memcpy(&v, &counts.data[i * 8], 8);
-    else { int32_t w; std::memcpy(&w, &counts.data[i * 4], 4); v = w; }
-    if (v < 1 || v > gallery.k_) problem("counts must be between 1 and K = " + std::to_string(gallery.k_));
-    gallery.counts_.push_back(v);
-  }
-  std::set<std::string> seen;
-  for (const auto& label : gallery.labels_) {
-    if (label.empty()) problem("a label is empty");
-    if (!seen.insert(label).second) problem("label '" + label + "' appears twice");
-  }
-  if (!std::regex_match(gallery.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
-    problem("its fingerprint must be 64 lowercase hexadecimal digits");
-  }
-  return gallery;
+    for (const auto& [name, member] : members) check_declared(path, name, member);
+    std::map<std::string, NpyArray> arrays;
+    for (const char* key : {"format", "fingerprint"}) arrays[key] = file.read(key);
+    std::string format = scalar_string(arrays["format"]);
+    if (format != kFormat) {
+      fail(path + " is not a repmet gallery of this version (format '" + format + "', expected '" + kFormat + "'); " + kRemedy);
+    }
+    Gallery gallery;
+    gallery.fingerprint_ = scalar_string(arrays["fingerprint"]);
+    if (gallery.fingerprint_ == "\x01") fail("gallery " + path + ": its fingerprint is not a string; " + kRemedy);
+    if (check_first) {  // e.g. the model's fingerprint and (K, dim), before the representatives are inflated
+      const auto& declared = members.at("representatives").shape;
+      Gallery header(static_cast<int>(declared[1]), static_cast<int>(declared[2]), gallery.fingerprint_);
+      check_first(header);
+    }
+    for (const char* key : {"labels", "representatives", "counts"}) arrays[key] = file.read(key);
+    const NpyArray& labels = arrays["labels"];
+    const NpyArray& reps = arrays["representatives"];
+    const NpyArray& counts = arrays["counts"];
+    auto problem = [&](const std::string& what) { fail("gallery " + path + ": " + what + "; " + kRemedy); };
+    if (labels.shape.size() != 1 || labels.descr.size() < 3 || labels.descr[1] != 'U') {
+      problem("labels must be a 1-D array of strings, got " + labels.descr);
+    }
+    if (reps.descr != "<f4" || reps.shape.size() != 3) {
+      problem("representatives must be a float32 array [classes, K, dim], got " + reps.descr);
+    }
+    if ((counts.descr != "<i8" && counts.descr != "<i4") || counts.shape.size() != 1) {
+      problem("counts must be integers [classes], got " + counts.descr);
+    }
+    gallery.labels_ = labels.strings();
+    int c = static_cast<int>(reps.shape[0]);
+    gallery.k_ = static_cast<int>(reps.shape[1]), gallery.dim_ = static_cast<int>(reps.shape[2]);
+    if (gallery.k_ < 1 || gallery.dim_ < 1) problem("representatives need at least one representative of at least one dimension");
+    if (static_cast<int>(gallery.labels_.size()) != c || counts.shape[0] != c) {
+      problem(std::to_string(gallery.labels_.size()) + " labels, " + std::to_string(c) + " classes of representatives and " +
+              std::to_string(counts.shape[0]) + " counts do not agree");
+    }
+    gallery.representatives_.resize(reps.size());
+    std::memcpy(gallery.representatives_.data(), reps.data.data(), reps.data.size());
+    for (float v : gallery.representatives_) {
+      if (!std::isfinite(v)) problem("representatives hold NaN or infinite values");
+    }
+    for (int64_t i = 0; i < counts.size(); ++i) {
+      int64_t v = 0;
+      if (counts.descr == "<i8") std::memcpy(&v, &counts.data[i * 8], 8);
+      else { int32_t w; std::memcpy(&w, &counts.data[i * 4], 4); v = w; }
+      if (v < 1 || v > gallery.k_) problem("counts must be between 1 and K = " + std::to_string(gallery.k_));
+      gallery.counts_.push_back(v);
+    }
+    std::set<std::string> seen;
+    for (const auto& label : gallery.labels_) {
+      if (label.empty()) problem("a label is empty");
+      if (!seen.insert(label).second) problem("label '" + label + "' appears twice");
+    }
+    if (!std::regex_match(gallery.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
+      problem("its fingerprint must be 64 lowercase hexadecimal digits");
+    }
+    return gallery;
+});
 }
 
 void Gallery::save(const std::string& path) const {
-  std::map<std::string, NpyArray> arrays;
-  arrays["format"] = NpyArray::from_strings({kFormat}, {});
-  arrays["fingerprint"] = NpyArray::from_strings({fingerprint_}, {});
-  arrays["labels"] = NpyArray::from_strings(labels_, {static_cast<int64_t>(labels_.size())});
-  NpyArray reps{"<f4", {size(), k_, dim_}, std::vector<uint8_t>(representatives_.size() * 4)};
-  std::memcpy(reps.data.data(), representatives_.data(), reps.data.size());
-  arrays["representatives"] = std::move(reps);
-  NpyArray counts{"<i8", {size()}, std::vector<uint8_t>(counts_.size() * 8)};
-  std::memcpy(counts.data.data(), counts_.data(), counts.data.size());
-  arrays["counts"] = std::move(counts);
-  write_npz_atomically(with_npz_suffix(path), arrays);
+  // anything but an Error (std::filesystem, allocation) leaves as an Error: errors.h
+  return translate_errors("cannot save the gallery to " + path, "", [&]() {
+    std::map<std::string, NpyArray> arrays;
+    arrays["format"] = NpyArray::from_strings({kFormat}, {});
+    arrays["fingerprint"] = NpyArray::from_strings({fingerprint_}, {});
+    arrays["labels"] = NpyArray::from_strings(labels_, {static_cast<int64_t>(labels_.size())});
+    NpyArray reps{"<f4", {size(), k_, dim_}, std::vector<uint8_t>(representatives_.size() * 4)};
+    std::memcpy(reps.data.data(), representatives_.data(), reps.data.size());
+    arrays["representatives"] = std::move(reps);
+    NpyArray counts{"<i8", {size()}, std::vector<uint8_t>(counts_.size() * 8)};
+    std::memcpy(counts.data.data(), counts_.data(), counts.data.size());
+    arrays["counts"] = std::move(counts);
+    write_npz_atomically(gallery_file(path), arrays);
+});
 }
 
 Gallery Gallery::with_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) const {

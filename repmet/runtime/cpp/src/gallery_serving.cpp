@@ -7,7 +7,7 @@ GalleryServing::GalleryServing(Artifact artifact) : artifact_(std::move(artifact
   const auto& name = artifact_.metadata()["gallery"];
   if (name.is_string()) {
     std::string path = artifact_.file(name.get<std::string>());
-    gallery_ = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
+    gallery_ = std::make_shared<const Gallery>(load_checked(path));
   }
 }
 
@@ -33,8 +33,14 @@ std::vector<std::string> GalleryServing::labels() const { return gallery()->labe
 
 void GalleryServing::save_gallery(const std::string& path) const { gallery()->save(path); }
 
+Gallery GalleryServing::load_checked(const std::string& path) const {
+  // the fingerprint and shape are checked before the representatives are inflated
+  auto check = [&](const Gallery& header) { artifact_.check_gallery(header, path); };
+  return artifact_.check_gallery(Gallery::load(path, check), path);
+}
+
 void GalleryServing::load_gallery(const std::string& path) {
-  auto loaded = std::make_shared<const Gallery>(artifact_.check_gallery(Gallery::load(path), path));
+  auto loaded = std::make_shared<const Gallery>(load_checked(path));
   std::lock_guard<std::mutex> lock(mutex_);
   gallery_ = std::move(loaded);
 }

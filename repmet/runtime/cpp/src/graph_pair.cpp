@@ -27,6 +27,7 @@ std::unique_ptr<GraphPair> GraphPair::load(const Artifact& artifact, const std::
   auto pair = std::make_unique<GraphPair>();
   pair->device_ = parse_device(device);
   pair->format_ = format;
+  pair->folder_ = artifact.folder(), pair->roles_ = roles;
   if (format == "auto") {
     pair->format_ = artifact.metadata()["graphs"].contains("aoti") && pair->device_.is_cpu() ? "aoti" : "torchscript";
   }
@@ -46,21 +47,31 @@ std::unique_ptr<GraphPair> GraphPair::load(const Artifact& artifact, const std::
         pair->scripted_[i] = torch::jit::load(path, pair->device_);
         pair->scripted_[i].eval();
       }
-    } catch (const c10::Error& error) {
-      fail("cannot load the " + pair->format_ + " graphs of " + artifact.folder() + " (" +
-           std::string(error.what_without_backtrace()) + "); export it again with metric-export --format " + pair->format_);
+    } catch (const std::exception& error) {  // c10::Error, or std::runtime_error from the AOTInductor loader
+      fail("cannot load the " + pair->format_ + " graphs of " + artifact.folder() + " (" + brief(error.what()) +
+           "); export it again with metric-export --format " + pair->format_);
     }
   }
   return pair;
 }
 
 std::vector<torch::Tensor> GraphPair::run(int which, const std::vector<torch::Tensor>& inputs) {
+  std::string shapes;
+  for (const auto& input : inputs) shapes += (shapes.empty() ? "" : ", ") + c10::str(input.sizes());
+  return translate_errors(
+      "the " + roles_[which] + " graph of " + folder_ + " refused its inputs " + shapes, "; " + folder_ +
+          "/metadata.json (preprocess, input) does not describe what the graph takes: export the artifact again",
+      [&] { return run_unchecked(which, inputs); });
+}
+
+std::vector<torch::Tensor> GraphPair::run_unchecked(int which, const std::vector<torch::Tensor>& inputs) {
   std::vector<torch::Tensor> on_device;
   for (const auto& input : inputs) on_device.push_back(input.to(device_));
   if (format_ == "aoti") return compiled_[which]->run(on_device);
   std::vector<torch::IValue> arguments(on_device.begin(), on_device.end());
   torch::IValue result = scripted_[which].forward(arguments);
   if (result.isTensor()) return {result.toTensor()};
+  if (!result.isTuple()) fail("the " + roles_[which] + " graph of " + folder_ + " answered neither a tensor nor a tuple");
   auto tuple = result.toTuple();  // held: elements() refers into it
   std::vector<torch::Tensor> outputs;
   for (const auto& value : tuple->elements()) outputs.push_back(value.toTensor());

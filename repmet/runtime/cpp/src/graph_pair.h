@@ -20,7 +20,9 @@ class GraphPair {
   static std::unique_ptr<GraphPair> load(const Artifact& artifact, const std::string& device, const std::string& format,
                                          const std::array<std::string, 2>& roles);
 
-  // graph ``which`` (0 or 1) on ``inputs`` -> its outputs (a tuple's elements, or the one tensor)
+  // graph ``which`` (0 or 1) on ``inputs`` -> its outputs (a tuple's elements, or the one tensor);
+  // an Error naming metadata.json when the graph refuses them (a graph that does not take what
+  // the metadata's preprocessing makes, e.g. 3 channels for a grey model)
   std::vector<torch::Tensor> run(int which, const std::vector<torch::Tensor>& inputs);
   // an NCHW image batch on the device, in the layout the graphs expect
   torch::Tensor images(const torch::Tensor& batch) const;
@@ -29,8 +31,11 @@ class GraphPair {
   const torch::Device& device() const { return device_; }
 
  private:
+  std::vector<torch::Tensor> run_unchecked(int which, const std::vector<torch::Tensor>& inputs);
+
   torch::Device device_{torch::kCPU};
-  std::string format_;
+  std::string format_, folder_;
+  std::array<std::string, 2> roles_;
   std::array<torch::jit::Module, 2> scripted_;
   std::array<std::unique_ptr<torch::inductor::AOTIModelPackageLoader>, 2> compiled_;
 };

@@ -1,4 +1,7 @@
 // Decoding with libjpeg and libpng, then Pillow's conversions (repmet/imaging.py: convert).
+// An image is what a viewer shows: a JPEG's (or PNG's) EXIF Orientation is applied, as
+// repmet.imaging.upright does with Pillow's ImageOps.exif_transpose. A file cut short is
+// refused, as Pillow refuses it ("image file is truncated").
 #include "repmet/image.h"
 
 #include <csetjmp>
@@ -7,14 +10,16 @@
 #include <memory>
 
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 #include "repmet/errors.h"
+#include "repmet/limits.h"
 
 namespace repmet {
 namespace {
 
-constexpr int64_t kMaxPixels = 89'478'485;  // Pillow's decompression-bomb limit, as in Python
+constexpr int64_t kMaxPixels = limits::kMaxPixels;  // Pillow's decompression-bomb limit, as in Python
 
 std::string decode_error(const std::string& path, const std::string& why) {
   return "cannot decode image " + path + ": " + why + "; replace or remove the file";
@@ -67,6 +72,62 @@ Image from_interleaved(const uint8_t* data, int width, int height, int source_ch
   return image;
 }
 
+// ---------------------------------------------------------------- EXIF orientation
+// The Orientation tag (0x0112) of IFD0 in a TIFF block (what follows "Exif\0\0" in a JPEG's
+// APP1 segment, or a PNG's eXIf chunk): 1..8, or 1 when absent or malformed (as Pillow,
+// which ignores EXIF it cannot read). Every offset is checked against ``size``.
+int exif_orientation(const uint8_t* tiff, std::size_t size) {
+  if (tiff == nullptr || size < 8) return 1;
+  bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 1;
+  auto get = [&](std::size_t at, int bytes) -> uint32_t {
+    uint32_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<uint32_t>(tiff[at + i]) << (8 * (little ? i : bytes - 1 - i));
+    return v;
+  };
+  if (get(2, 2) != 42) return 1;
+  uint64_t ifd = get(4, 4);
+  if (ifd + 2 > size) return 1;
+  uint32_t entries = get(ifd, 2);
+  for (uint32_t e = 0; e < entries; ++e) {
+    uint64_t at = ifd + 2 + 12ull * e;
+    if (at + 12 > size) return 1;
+    if (get(at, 2) != 0x0112) continue;
+    uint32_t type = get(at + 2, 2), count = get(at + 4, 4);
+    if (count != 1 || (type != 3 && type != 4)) return 1;  // SHORT or LONG, one value, in the entry itself
+    uint32_t value = type == 3 ? get(at + 8, 2) : get(at + 8, 4);
+    return value >= 1 && value <= 8 ? static_cast<int>(value) : 1;
+  }
+  return 1;
+}
+
+// ``image`` turned as Pillow's exif_transpose turns it for ``orientation`` (2: mirror,
+// 3: rotate 180, 4: flip, 5: transpose, 6: rotate 90 clockwise, 7: transverse, 8: rotate 90
+// counter-clockwise): out(x, y) = in(source(x, y)).
+Image oriented(Image image, int orientation) {
+  if (orientation <= 1 || orientation > 8) return image;
+  const int w = image.width, h = image.height, c = image.channels;
+  const bool swaps = orientation >= 5;  // the transposing ones exchange width and height
+  Image out{swaps ? h : w, swaps ? w : h, c, std::vector<uint8_t>(image.pixels.size())};
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      int sx = x, sy = y;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;
+        case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+        case 4: sy = h - 1 - y; break;
+        case 5: sx = y, sy = x; break;
+        case 6: sx = y, sy = h - 1 - x; break;
+        case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+        case 8: sx = w - 1 - y, sy = x; break;
+      }
+      std::memcpy(&out.pixels[(static_cast<std::size_t>(y) * out.width + x) * c],
+                  &image.pixels[(static_cast<std::size_t>(sy) * w + sx) * c], c);
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- JPEG
 struct JpegError {
   jpeg_error_mgr manager;
@@ -80,21 +141,60 @@ void jpeg_error_exit(j_common_ptr info) {
   std::longjmp(error->jump, 1);
 }
 
+// libjpeg reports a file cut short (or entropy data cut short) as a warning and decodes on
+// with grey; Pillow refuses a truncated file, so these warnings are errors here. Warnings that
+// lose no pixels (extraneous bytes, unknown JFIF version, a bad ICC marker) Pillow ignores too.
+void jpeg_emit_message(j_common_ptr info, int level) {
+  if (level >= 0) return;  // trace messages
+  switch (info->err->msg_code) {
+    case JWRN_JPEG_EOF: case JWRN_HIT_MARKER: case JWRN_HUFF_BAD_CODE: case JWRN_ARITH_BAD_CODE:
+    case JWRN_MUST_RESYNC: case JWRN_NOT_SEQUENTIAL: case JWRN_BOGUS_PROGRESSION: {
+      auto* error = reinterpret_cast<JpegError*>(info->err);
+      char text[JMSG_LENGTH_MAX];
+      (*info->err->format_message)(info, text);
+      std::snprintf(error->message, sizeof error->message, "%s (%s)",
+                    info->err->msg_code == JWRN_JPEG_EOF ? "the file is truncated" : "its image data are corrupt", text);
+      std::longjmp(error->jump, 1);
+    }
+    default:
+      return;
+  }
+}
+
+// The Orientation of the last APP1 "Exif" segment (Pillow keeps the last one), or 1.
+int jpeg_orientation(const jpeg_decompress_struct& info) {
+  int orientation = 1;
+  for (jpeg_saved_marker_ptr m = info.marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+      orientation = exif_orientation(m->data + 6, m->data_length - 6);
+    }
+  }
+  return orientation;
+}
+
 Image decode_jpeg(std::FILE* file, const std::string& path, int channels) {
   jpeg_decompress_struct info;
   JpegError error;
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = jpeg_error_exit;
-  error.manager.output_message = [](j_common_ptr) {};  // warnings: Pillow decodes on too
+  error.manager.emit_message = jpeg_emit_message;
+  error.manager.output_message = [](j_common_ptr) {};
   std::vector<uint8_t> pixels;
-  int width = 0, height = 0, components = 0;
+  int width = 0, height = 0, components = 0, orientation = 1;
   if (setjmp(error.jump)) {
     jpeg_destroy_decompress(&info);
     fail(decode_error(path, error.message));
   }
   jpeg_create_decompress(&info);
   jpeg_stdio_src(&info, file);
+  jpeg_save_markers(&info, JPEG_APP0 + 1, 0xFFFF);  // EXIF
   jpeg_read_header(&info, TRUE);
+  orientation = jpeg_orientation(info);
+  if (static_cast<int64_t>(info.image_width) * info.image_height > kMaxPixels) {
+    const int64_t w = info.image_width, h = info.image_height;
+    jpeg_destroy_decompress(&info);
+    check_size(w, h, path);
+  }
   if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&info);
     fail(decode_error(path, "CMYK JPEGs are not read by the C++ runtime; save it as RGB"));
@@ -114,14 +214,16 @@ Image decode_jpeg(std::FILE* file, const std::string& path, int channels) {
   }
   jpeg_finish_decompress(&info);
   jpeg_destroy_decompress(&info);
-  return from_interleaved(pixels.data(), width, height, components, static_cast<std::size_t>(width) * components,
-                          channels);
+  return oriented(from_interleaved(pixels.data(), width, height, components,
+                                   static_cast<std::size_t>(width) * components, channels),
+                  orientation);
 }
 
 // ---------------------------------------------------------------- PNG
 void png_error_exit(png_structp png, png_const_charp message) {
   auto* text = static_cast<std::string*>(png_get_error_ptr(png));
-  *text = message;
+  // libpng's reader says "Read Error" when the file ends before the image does
+  *text = std::string(message) == "Read Error" ? "the file is truncated (libpng: Read Error)" : message;
   png_longjmp(png, 1);
 }
 
@@ -130,6 +232,7 @@ Image decode_png(std::FILE* file, const std::string& path, int channels) {
   std::string message;
   std::vector<uint8_t> raw;
   std::vector<png_bytep> rows;
+  int orientation = 1;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &message, png_error_exit,
                                            [](png_structp, png_const_charp) {});
   png_infop info = png_create_info_struct(png);
@@ -140,6 +243,13 @@ Image decode_png(std::FILE* file, const std::string& path, int channels) {
   png_init_io(png, file);
   png_set_user_limits(png, 1'000'000, 1'000'000);
   png_read_info(png, info);
+#ifdef PNG_eXIf_SUPPORTED
+  {  // an eXIf chunk before the image data (one after it is not read: see the note in image.h)
+    png_uint_32 exif_size = 0;
+    png_bytep exif = nullptr;
+    if (png_get_eXIf_1(png, info, &exif_size, &exif) != 0) orientation = exif_orientation(exif, exif_size);
+  }
+#endif
   png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
   if (static_cast<int64_t>(width) * height > kMaxPixels) {
     png_destroy_read_struct(&png, &info, nullptr);
@@ -164,7 +274,7 @@ Image decode_png(std::FILE* file, const std::string& path, int channels) {
   for (png_uint_32 y = 0; y < height; ++y) rows[y] = raw.data() + y * stride;
   png_read_image(png, rows.data());
   png_destroy_read_struct(&png, &info, nullptr);
-  if (!sixteen) return from_interleaved(raw.data(), width, height, source_channels, stride, channels);
+  if (!sixteen) return oriented(from_interleaved(raw.data(), width, height, source_channels, stride, channels), orientation);
   // 16-bit grey: the full range scaled to 8 bits, rounded (repmet.imaging.sixteen_to_eight_bits;
   // v * 255 / 65535 is never a tie); 16-bit colour: Pillow keeps the high byte
   std::vector<uint8_t> eight(static_cast<std::size_t>(width) * height * source_channels);
@@ -174,21 +284,25 @@ Image decode_png(std::FILE* file, const std::string& path, int channels) {
     eight[i] = source_channels == 1 ? static_cast<uint8_t>((2u * v * 255u + 65535u) / 131070u)
                                     : static_cast<uint8_t>(v >> 8);
   }
-  return from_interleaved(eight.data(), width, height, source_channels,
-                          static_cast<std::size_t>(width) * source_channels, channels);
+  return oriented(from_interleaved(eight.data(), width, height, source_channels,
+                                   static_cast<std::size_t>(width) * source_channels, channels),
+                  orientation);
 }
 
 }  // namespace
 
 Image decode_image_file(const std::string& path, int channels) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!file) fail(decode_error(path, "the file cannot be opened (" + std::string(std::strerror(errno)) + ")"));
-  unsigned char magic[8] = {0};
-  std::size_t got = std::fread(magic, 1, sizeof magic, file.get());
-  std::rewind(file.get());
-  if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(file.get(), path, channels);
-  if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return decode_png(file.get(), path, channels);
-  fail(decode_error(path, "not a JPEG or PNG file (the C++ runtime reads those two)"));
+  // anything but an Error (std::filesystem, allocation) leaves as an Error: errors.h
+  return translate_errors("cannot decode image " + path, "", [&]() -> Image {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!file) fail(decode_error(path, "the file cannot be opened (" + std::string(std::strerror(errno)) + ")"));
+    unsigned char magic[8] = {0};
+    std::size_t got = std::fread(magic, 1, sizeof magic, file.get());
+    std::rewind(file.get());
+    if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return decode_jpeg(file.get(), path, channels);
+    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return decode_png(file.get(), path, channels);
+    fail(decode_error(path, "not a JPEG or PNG file (the C++ runtime reads those two)"));
+});
 }
 
 Image convert_pixels(const PixelBuffer& buffer, int channels, const std::string& name) {

@@ -6,6 +6,7 @@
 // one. Prints JSON: the milliseconds per image of every round after a warm-up round. With
 // --threads T, a classifier also classifies the images from T threads at once and reports
 // whether every thread got the sequential answer ("threads_agree").
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -19,19 +20,37 @@
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// --batch, --rounds, --threads: a whole number from ``low`` to 100000, or a sentence
+int count_option(const std::string& option, const std::string& text, int low) {
+  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(text) < low || std::stoi(text) > 100000) {
+    repmet::fail(option + " must be a whole number from " + std::to_string(low) + " to 100000, got '" + text.substr(0, 40) + "'");
+  }
+  return std::stoi(text);  // digits checked above
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::string artifact, format = "auto";
   int batch = 1, rounds = 3, threads = 0;
   std::vector<repmet::ImageSource> images;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--format" && i + 1 < argc) format = argv[++i];
-    else if (arg == "--batch" && i + 1 < argc) batch = std::stoi(argv[++i]);
-    else if (arg == "--rounds" && i + 1 < argc) rounds = std::stoi(argv[++i]);
-    else if (arg == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (arg == "--images") { while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) images.emplace_back(argv[++i]); }
-    else if (artifact.empty()) artifact = arg;
-    else { std::cerr << "error: unexpected argument " << arg << "\n"; return 2; }
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--format" && i + 1 < argc) format = argv[++i];
+      else if (arg == "--batch" && i + 1 < argc) batch = count_option(arg, argv[++i], 1);
+      else if (arg == "--rounds" && i + 1 < argc) rounds = count_option(arg, argv[++i], 1);
+      else if (arg == "--threads" && i + 1 < argc) threads = std::min(count_option(arg, argv[++i], 0), 256);
+      else if (arg == "--images") { while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) images.emplace_back(argv[++i]); }
+      else if (artifact.empty()) artifact = arg;
+      else repmet::fail("unexpected argument " + arg);
+    }
+  } catch (const repmet::Error& error) {
+    std::cerr << "error: " << error.what() << "\n";
+    return 2;
   }
   if (artifact.empty() || images.empty()) {
     std::cerr << "usage: repmet-bench ARTIFACT [--format auto|aoti|torchscript] [--batch B] [--rounds R] --images IMG...\n";
@@ -78,8 +97,20 @@ int main(int argc, char** argv) {
       auto expected = classifier.classify(images, 3);
       std::vector<std::vector<repmet::Prediction>> answers(threads);
       std::vector<std::thread> pool;
-      for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { answers[t] = classifier.classify(images, 3); });
+      std::vector<std::string> failures(threads);  // an exception must not leave a thread (std::terminate)
+      for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+          try {
+            answers[t] = classifier.classify(images, 3);
+          } catch (const std::exception& error) {
+            failures[t] = error.what();
+          }
+        });
+      }
       for (auto& thread : pool) thread.join();
+      for (const auto& failure : failures) {
+        if (!failure.empty()) repmet::fail(failure);
+      }
       bool agree = true;
       for (const auto& answer : answers) {
         for (std::size_t i = 0; i < images.size(); ++i) {
@@ -95,6 +126,12 @@ int main(int argc, char** argv) {
   } catch (const repmet::Error& error) {
     std::cerr << "error: " << error.what() << "\n";
     return 2;
+  } catch (const std::exception& error) {  // a safety net: the library throws only repmet::Error
+    std::cerr << "error: " << repmet::brief(error.what()) << "\n";
+    return 1;
+  } catch (...) {
+    std::cerr << "error: an unknown error\n";
+    return 1;
   }
   return 0;
 }

@@ -13,6 +13,16 @@ namespace repmet {
 
 std::string sha256_of_file(const std::string& path);
 
+// The JSON file ``path`` (metadata.json, a COCO support file), or an Error naming it: not
+// JSON, larger or nested deeper than the limits (repmet/limits.json). ``remedy`` ends errors.
+nlohmann::json read_json_file(const std::string& path, const std::string& remedy);
+
+// The detector's preprocessing (metadata.json "preprocess", checked): GeneralizedRCNNTransform's.
+struct DetectionPreprocess {
+  int min_size = 0, max_size = 0;
+  std::vector<float> mean, std;
+};
+
 class Artifact {
  public:
   static Artifact open(const std::string& folder);
@@ -27,7 +37,8 @@ class Artifact {
   std::string file(const std::string& name) const;
   // graphs[format][role], or an Error that says to export that format.
   std::string graph_file(const std::string& format, const std::string& role) const;
-  PreprocessSpec preprocess() const;
+  PreprocessSpec preprocess() const;  // a classifier's
+  DetectionPreprocess detection_preprocess() const;  // a detector's
   // ``gallery`` (read from ``where``), if it was made with this artifact's embedding; else an Error.
   const Gallery& check_gallery(const Gallery& gallery, const std::string& where) const;
 

@@ -44,6 +44,11 @@ class FewShotClassifier : public GalleryServing {
  private:
   struct Models;
   FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models);
+  // the work of the public functions, which turn any exception into an Error (errors.h)
+  static FewShotClassifier load_unchecked(const std::string& folder, const std::string& device, const std::string& format);
+  void enroll_unchecked(const std::string& label, const std::vector<ImageSource>& images, int seed);
+  std::vector<Prediction> classify_unchecked(const std::vector<ImageSource>& images, int top_k) const;
+  std::vector<float> embed_unchecked(const std::vector<ImageSource>& images) const;
 
   PreprocessSpec spec_;
   std::unique_ptr<Models> models_;

@@ -2,7 +2,7 @@
 //
 //   auto detector = repmet::FewShotDetector::load("artifacts/fsod_detector", "cpu");
 //   detector.enroll("mug", {{"kitchen.jpg", {{10, 20, 110, 140}}}});
-//   for (const auto& d : detector.detect({"room.jpg"}, 0.3)[0]) d.box, d.label, d.score;
+//   for (const auto& d : detector.detect({"room.jpg"}, 0.2)[0]) d.box, d.label, d.score;
 //
 // The models are the artifact's AOTInductor packages (detection.pt2, box_embedding.pt2) or
 // TorchScript graphs (detection.ts, box_embedding.ts); their RoIAlign and NMS are torchvision's
@@ -45,13 +45,17 @@ class FewShotDetector : public GalleryServing {
   void enroll(const std::string& label, const std::vector<BoxedImage>& examples, int seed = 0);
   void enroll(const std::string& label, const ImageSource& image, const std::vector<Box>& boxes, int seed = 0);
   // One list per image, best first.
-  std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.3f) const;
+  std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.2f) const;
   const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
 
  private:
   struct Models;
   FewShotDetector(Artifact artifact, std::unique_ptr<Models> models);
   PreparedImage prepare(const ImageSource& image) const;
+  // the work of the public functions, which turn any exception into an Error (errors.h)
+  static FewShotDetector load_unchecked(const std::string& folder, const std::string& device, const std::string& format);
+  void enroll_unchecked(const std::string& label, const std::vector<BoxedImage>& examples, int seed);
+  std::vector<std::vector<Detection>> detect_unchecked(const std::vector<ImageSource>& images, float score_threshold) const;
 
   int min_size_ = 0, max_size_ = 0;
   std::vector<float> mean_, std_;

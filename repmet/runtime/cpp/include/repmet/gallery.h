@@ -4,6 +4,7 @@
 // enrolling returns a new gallery.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,9 +13,13 @@ namespace repmet {
 class Gallery {
  public:
   Gallery(int reps_per_class, int dim, std::string fingerprint);  // empty
-  static Gallery load(const std::string& path);
+  // The gallery file ``path`` (a name ending in .npz). Its declared sizes are checked against the
+  // limits before anything is inflated; ``check_first`` (e.g. Artifact::check_gallery) sees its
+  // fingerprint, K and dim, with no classes yet, before its representatives are inflated.
+  static Gallery load(const std::string& path, const std::function<void(const Gallery&)>& check_first = {});
 
-  void save(const std::string& path) const;  // atomically, suffix .npz
+  // Exactly ``path`` (a name ending in .npz, not a folder), written atomically.
+  void save(const std::string& path) const;
   // ``label`` enrolled (or replaced) from ``embeddings`` [n, dim]: k-means to at most K representatives.
   Gallery with_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed = 0) const;
   Gallery without_class(const std::string& label) const;

@@ -31,6 +31,7 @@ class GalleryServing {
   Artifact artifact_;
 
  private:
+  Gallery load_checked(const std::string& path) const;
   mutable std::mutex mutex_;
   std::shared_ptr<const Gallery> gallery_;
 };

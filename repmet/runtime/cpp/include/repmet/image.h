@@ -1,7 +1,10 @@
 // Images in: files (JPEG and PNG, decoded with libjpeg and libpng) or raw 8-bit buffers,
 // converted to 8-bit grey or RGB exactly as the Python runtime converts them with Pillow:
 // 16-bit scaled to 8 bits, transparency composited on black, RGB -> grey with ITU-R 601-2
-// luma in Pillow's fixed-point arithmetic.
+// luma in Pillow's fixed-point arithmetic. An image is what a viewer shows: the EXIF
+// Orientation of a JPEG (APP1) or of a PNG (an eXIf chunk before the image data) is applied,
+// so boxes given for it and detections returned for it are in the viewer's pixels. A file
+// cut short is refused (libjpeg's "premature end" warnings are errors here).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -1,0 +1,28 @@
+"""The runtime's input limits, one table for Python and C++: ``limits.json`` beside this file
+(the C++ build compiles the same file into ``limits.h``). Anything a user may hand the runtime
+(an image, a gallery, a support file, a label) is checked against these before memory is spent on
+it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_TABLE = json.loads((Path(__file__).with_name("limits.json")).read_text())
+
+MAX_PIXELS: int = _TABLE["max_pixels"]  # Pillow's decompression-bomb threshold
+MAX_SIDE: int = _TABLE["max_side"]  # of a model input (crop, canvas)
+MAX_CLASSES: int = _TABLE["max_classes"]
+MAX_REPS_PER_CLASS: int = _TABLE["max_reps_per_class"]
+MAX_EMBEDDING_DIM: int = _TABLE["max_embedding_dim"]
+MAX_LABEL_CHARS: int = _TABLE["max_label_chars"]
+MAX_BOXES_PER_ENROLL: int = _TABLE["max_boxes_per_enroll"]
+MAX_GALLERY_BYTES: int = _TABLE["max_gallery_bytes"]  # of a gallery's representatives, inflated
+MAX_FILES: int = _TABLE["max_files"]  # in an artifact
+MAX_JSON_BYTES: int = _TABLE["max_json_bytes"]
+MAX_JSON_DEPTH: int = _TABLE["max_json_depth"]
+
+
+def table() -> dict[str, int]:
+    """Every limit by its name in ``limits.json``."""
+    return {k: v for k, v in _TABLE.items() if not k.startswith("_")}
