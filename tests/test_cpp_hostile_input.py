@@ -475,3 +475,54 @@ def test_detection_boxes_are_in_the_viewers_pixels(predict_tool, detector_artifa
         assert a["label"] == b["label"] and abs(a["score"] - b["score"]) <= 1e-4
         assert np.abs(np.array(a["box"]) - np.array(b["box"])).max() <= 0.05
         assert a["box"][2] <= photo.width + 0.5 and a["box"][3] <= photo.height + 0.5  # the viewer's frame
+
+
+# ---------------------------------------------------------------- labels: one rule with Python
+BAD_LABELS = {"newline": "cat\nforged line", "nul": "a\x00b", "tab": "a\tb", "c1": "a\x85b", "separator": "a\u2028b",
+              "spaces": "\u3000 ", "long": "x" * 201}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_LABELS))
+def test_a_label_breaking_the_rule_is_refused_by_both_runtimes(predict_tool, omniglot_artifact, omniglot_images,
+                                                                tmp_path, kind):
+    from repmet.errors import UserError
+    from repmet.runtime import FewShotClassifier
+    from repmet.runtime.labels import label_problem
+
+    label = BAD_LABELS[kind]
+    support, queries = omniglot_images
+    assert label_problem(label) is not None
+    python = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    with pytest.raises(UserError):
+        python.enroll(label, [queries[0]])
+    if "\x00" not in label and "/" not in label:  # a folder name can hold the rest
+        folders = tmp_path / "support"
+        shutil.copytree(support, folders)
+        first = sorted(folders.iterdir())[0]
+        first.rename(folders / label)
+        assert_refused(run_tool(predict_tool, omniglot_artifact, "--support", folders, "--query", queries[0]),
+                       "label")
+    # a gallery holding the label, written by hand, is refused when C++ reads it
+    good = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    good.enroll("fine", [queries[0]])
+    saved = good.save_gallery(tmp_path / "g.npz")
+    with np.load(saved, allow_pickle=False) as arrays:
+        stored = {key: arrays[key] for key in arrays.files}
+    stored["labels"] = np.array([label])
+    np.savez(saved, **stored)
+    assert_refused(run_tool(predict_tool, omniglot_artifact, "--gallery", saved, "--query", queries[0]), "label")
+    with pytest.raises(UserError, match="label"):
+        FewShotClassifier.load(omniglot_artifact, backend="onnxruntime").load_gallery(saved)
+
+
+def test_labels_in_any_script_are_welcome(predict_tool, omniglot_artifact, omniglot_images, tmp_path):
+    support, queries = omniglot_images
+    folders = tmp_path / "support"
+    shutil.copytree(support, folders)
+    names = ["猫 cat", "Ünïcödé", "emoji 🐟", "with spaces and-dashes"]
+    for folder, name in zip(sorted(folders.iterdir()), names):
+        folder.rename(folders / name)
+    run = run_tool(predict_tool, omniglot_artifact, "--support", folders, "--json", "--top-k", 5, "--query",
+                   queries[0])
+    assert run.returncode == 0, run.stderr
+    assert set(names) <= set(json.loads(run.stdout)["predictions"][0]["labels"])

@@ -26,6 +26,7 @@ import numpy as np
 
 from repmet.atomic_write import atomic_write
 from repmet.errors import UserError
+from repmet.runtime.labels import label_problem
 from repmet.runtime.npz_headers import check_declared_sizes
 from repmet.runtime.artifact_schema import FINGERPRINT_REQUIRED, HEX64, NO_FINGERPRINT
 from repmet.runtime.kmeans import kmeans_numpy
@@ -70,6 +71,9 @@ class Gallery:
 
     def with_class(self, label: str, embeddings: np.ndarray, seed: int = 0) -> "Gallery":
         """Enroll (or replace) ``label`` from ``embeddings [N, D]``: K-means to at most K representatives."""
+        problem = label_problem(label)
+        if problem:
+            raise UserError(f"cannot enroll: {problem}")
         _check_embeddings(label, embeddings, self.embedding_dim)
         k = self.reps_per_class
         centers = kmeans_numpy(embeddings, min(k, len(embeddings)), seed=seed)
@@ -203,8 +207,10 @@ def _problem(labels: tuple, reps: np.ndarray, counts: np.ndarray, fingerprint: s
                f"{_describe_array(counts)}"
     if len(labels) != c:
         return f"{len(labels)} labels for {c} classes of representatives"
-    if not all(isinstance(label, str) for label in labels):
-        return "labels must be strings"
+    problems = (label_problem(label) for label in labels)
+    problem = next((p for p in problems if p), None)
+    if problem:
+        return problem
     duplicates = sorted(label for label, n in Counter(labels).items() if n > 1)
     if duplicates:
         return f"labels {_preview(tuple(duplicates))} appear more than once"

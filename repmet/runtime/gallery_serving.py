@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from repmet.errors import UserError
+from repmet.runtime.labels import label_problem
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.gallery import Gallery
 
@@ -80,5 +81,6 @@ class GalleryServing:
 
 
 def check_label(label) -> None:
-    if not isinstance(label, str) or not label:
-        raise UserError(f"a label must be a non-empty string, got {label!r}")
+    problem = label_problem(label)
+    if problem:
+        raise UserError(problem)

@@ -80,7 +80,7 @@ void FewShotClassifier::enroll(const std::string& label, const std::vector<Image
 }
 
 void FewShotClassifier::enroll_unchecked(const std::string& label, const std::vector<ImageSource>& images, int seed) {
-  if (label.empty()) fail("a label must be a non-empty string, got ''");
+  if (const std::string why = label_problem(label); !why.empty()) fail(why);
   if (images.empty()) fail("cannot enroll '" + label + "' from zero images; give at least one");
   std::vector<float> embeddings = embed_unchecked(images);  // a failure here changes nothing
   add_class(label, embeddings, static_cast<int>(images.size()), seed);

@@ -91,7 +91,7 @@ void FewShotDetector::enroll(const std::string& label, const std::vector<BoxedIm
 }
 
 void FewShotDetector::enroll_unchecked(const std::string& label, const std::vector<BoxedImage>& examples, int seed) {
-  if (label.empty()) fail("a label must be a non-empty string, got ''");
+  if (const std::string why = label_problem(label); !why.empty()) fail(why);
   if (examples.empty()) fail("cannot enroll '" + label + "' from zero examples; give at least one (image, boxes) pair");
   std::size_t boxes = 0;
   for (const BoxedImage& example : examples) boxes += example.boxes.size();

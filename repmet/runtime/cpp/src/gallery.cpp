@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <regex>
@@ -15,6 +16,29 @@ namespace repmet {
 namespace {
 
 const std::string kFormat = "repmet-gallery-2";
+
+// The next code point of UTF-8 ``text`` at ``i`` (advanced past it), or -1 if the bytes there are
+// not UTF-8 (overlong forms and surrogates included).
+int32_t next_code_point(const std::string& text, size_t& i) {
+  const auto byte = [&](size_t j) { return static_cast<uint8_t>(text[j]); };
+  const uint8_t lead = byte(i);
+  int length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+  if (length == 0 || i + length > text.size()) return -1;
+  int32_t code = length == 1 ? lead : lead & (0x7F >> length);
+  for (int j = 1; j < length; ++j) {
+    if ((byte(i + j) & 0xC0) != 0x80) return -1;
+    code = (code << 6) | (byte(i + j) & 0x3F);
+  }
+  static const int32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return -1;
+  i += length;
+  return code;
+}
+
+bool is_space_separator(int32_t c) {  // Unicode category Zs
+  return c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
+}
 const std::string kRemedy = "enroll the classes again and save a new gallery";
 
 constexpr int64_t kMaxScalarChars = 256;  // the format name and the fingerprint
@@ -81,6 +105,30 @@ std::string scalar_string(const NpyArray& array) {
 }
 
 }  // namespace
+
+// repmet.runtime.labels.label_problem: 1 to kMaxLabelChars code points, no control characters
+// or line/paragraph separators (they forge lines in printed tables), not only spaces.
+std::string label_problem(const std::string& label) {
+  if (label.empty()) return "a label must be a non-empty string, got ''";
+  const std::string shown = "'" + label.substr(0, 60) + (label.size() > 60 ? "...'" : "'");
+  int64_t chars = 0;
+  bool visible = false;
+  for (size_t i = 0; i < label.size();) {
+    const int32_t c = next_code_point(label, i);
+    if (c < 0) return "a label must be UTF-8 text; this one is not";
+    if (++chars > limits::kMaxLabelChars) {
+      return "a label may have at most " + std::to_string(limits::kMaxLabelChars) + " characters";
+    }
+    if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029) {
+      char code[8];
+      std::snprintf(code, sizeof code, "%04X", static_cast<unsigned>(c));
+      return "label " + shown + " holds the control character U+" + code + "; labels are one line of visible text";
+    }
+    visible = visible || !is_space_separator(c);
+  }
+  if (!visible) return "a label must hold a visible character, got " + shown;
+  return "";
+}
 
 Gallery::Gallery(int reps_per_class, int dim, std::string fingerprint)
     : fingerprint_(std::move(fingerprint)), k_(reps_per_class), dim_(dim) {}
@@ -150,7 +198,7 @@ Gallery Gallery::load(const std::string& requested, const std::function<void(con
     }
     std::set<std::string> seen;
     for (const auto& label : gallery.labels_) {
-      if (label.empty()) problem("a label is empty");
+      if (const std::string why = label_problem(label); !why.empty()) problem(why);
       if (!seen.insert(label).second) problem("label '" + label + "' appears twice");
     }
     if (!std::regex_match(gallery.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
@@ -178,6 +226,7 @@ void Gallery::save(const std::string& path) const {
 }
 
 Gallery Gallery::with_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) const {
+  if (const std::string why = label_problem(label); !why.empty()) fail("cannot enroll: " + why);
   if (n < 1 || static_cast<int>(embeddings.size()) != n * dim_) {
     fail("cannot enroll '" + label + "': expected " + std::to_string(dim_) + "-d embeddings");
   }

@@ -231,11 +231,9 @@ std::vector<std::string> NpyArray::strings() const {
   std::vector<std::string> out;
   for (int64_t i = 0; i < size(); ++i) {
     std::u32string item;
-    for (int64_t j = 0; j < width; ++j) {
-      char32_t cp = static_cast<char32_t>(read_le(&data[(i * width + j) * 4], 4));
-      if (cp == 0) break;
-      item.push_back(cp);
-    }
+    for (int64_t j = 0; j < width; ++j) item.push_back(static_cast<char32_t>(read_le(&data[(i * width + j) * 4], 4)));
+    // as numpy reads it: only trailing NULs are padding; one inside is the string's (and refused as a label)
+    while (!item.empty() && item.back() == 0) item.pop_back();
     out.push_back(utf32_to_utf8(item));
   }
   return out;
