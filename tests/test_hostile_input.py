@@ -232,3 +232,93 @@ def test_a_score_threshold_that_is_not_a_probability_is_refused(threshold):
         check_score_threshold(threshold)
     for fine in (0, 0.2, 1, np.float32(0.5)):
         check_score_threshold(fine)
+
+
+# ---------------------------------------------------------------- boxes and support files
+@pytest.mark.parametrize("boxes", [["1", "2", "30", "40"], [True, False, True, True], [1, 2, 30, 40, 5, 6, 70, 80],
+                                   [[1, 2, 3]], "1,2,30,40", None, [[1, 2, 30, 40], [1, 2]]])
+def test_boxes_that_are_not_numbers_in_fours_are_refused(boxes):
+    from repmet.runtime.detector import _checked_boxes
+
+    with pytest.raises(UserError, match=r"boxes must be \[x1, y1, x2, y2\] or \[\[x1, y1, x2, y2\], ...\] of numbers"):
+        _checked_boxes(boxes, (100, 100), "photo.jpg")
+    assert _checked_boxes([1, 2, 30, 40], (100, 100), "photo.jpg").shape == (1, 4)
+    assert _checked_boxes(np.array([[1, 2, 30, 40], [5, 5, 9, 9]]), (100, 100), "photo.jpg").shape == (2, 4)
+
+
+def test_more_boxes_than_the_limit_are_refused_before_any_is_embedded():
+    from repmet.limits import MAX_BOXES_PER_ENROLL
+    from repmet.runtime.detector import _checked_boxes
+
+    many = np.tile([[1.0, 2.0, 30.0, 40.0]], (MAX_BOXES_PER_ENROLL + 1, 1))
+    with pytest.raises(UserError, match=f"more than the limit of {MAX_BOXES_PER_ENROLL}"):
+        _checked_boxes(many, (100, 100), "photo.jpg")
+
+
+def coco_support(data_root, tmp_path, edit=None):
+    """A real COCO support file: 2 fsod-mini images with their VOC boxes, images/ beside it."""
+    import json
+    import shutil
+
+    from repmet.annotations import load_voc_detection
+
+    split = load_voc_detection(data_root / "fsod-mini", "train")
+    (tmp_path / "images").mkdir(exist_ok=True)
+    data = {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": n}
+                                                             for i, n in enumerate(split.class_names)]}
+    for i, image in enumerate(split.images[:2]):
+        shutil.copy(image.path, tmp_path / "images" / image.path.name)
+        data["images"].append({"id": i + 1, "file_name": image.path.name, "width": image.width, "height": image.height})
+        for box, label in zip(image.boxes, image.labels):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            data["annotations"].append({"id": len(data["annotations"]) + 1, "image_id": i + 1,
+                                        "category_id": int(label) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    if edit:
+        edit(data)
+    path = tmp_path / "support.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_coco_support_file_with_duplicate_ids_infinite_boxes_or_paths_out_of_its_folder_is_refused(data_root,
+                                                                                                     tmp_path):
+    from repmet.annotations import load_coco_detection
+
+    def load(path):
+        return load_coco_detection(path, tmp_path / "images")
+
+    assert len(load(coco_support(data_root, tmp_path)).images) == 2
+    cases = {
+        "appears twice in 'images'": lambda d: d["images"].append(dict(d["images"][0])),
+        "appears twice in 'categories'": lambda d: d["categories"].append(dict(d["categories"][0], name="other")),
+        "is not finite": lambda d: d["annotations"][0].__setitem__("bbox", [1, 2, float("inf"), 3]),
+        "points outside the image folder": lambda d: d["images"][0].__setitem__("file_name", "../support.json"),
+        "must be an object": lambda d: d["annotations"].append([1, 2]),
+    }
+    for said, edit in cases.items():
+        with pytest.raises(UserError, match=said):
+            load(coco_support(data_root, tmp_path, edit))
+    absolute = coco_support(data_root, tmp_path, lambda d: d["images"][0].__setitem__(
+        "file_name", str(tmp_path / "images" / d["images"][0]["file_name"])))
+    with pytest.raises(UserError, match="points outside the image folder"):
+        load(absolute)
+    (tmp_path / "images" / "link.jpg").symlink_to(sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[5])
+    with pytest.raises(UserError, match="points outside the image folder"):
+        load(coco_support(data_root, tmp_path, lambda d: d["images"][0].__setitem__("file_name", "link.jpg")))
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UserError, match="nested too deeply"):
+        load(deep)
+
+
+def test_a_voc_split_naming_a_path_out_of_the_folder_is_refused(data_root, tmp_path):
+    import shutil
+
+    from repmet.annotations import load_voc_detection
+
+    root = tmp_path / "voc"
+    shutil.copytree(data_root / "indoor85-voc", root)
+    listing = root / "ImageSets" / "Main" / "test.txt"
+    listing.write_text("../../secret\n" + listing.read_text())
+    with pytest.raises(UserError, match="which is a path, not an image id"):
+        load_voc_detection(root, "test")

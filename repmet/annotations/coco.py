@@ -13,21 +13,49 @@ import numpy as np
 
 from repmet.annotations.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
 from repmet.errors import UserError
+from repmet.limits import MAX_JSON_BYTES
 
 
 def _read(annotation_file: Path) -> dict:
     try:
+        if annotation_file.stat().st_size > MAX_JSON_BYTES:
+            raise UserError(f"COCO annotation file {annotation_file} is larger than {MAX_JSON_BYTES} bytes; split it")
         data = json.loads(annotation_file.read_text())
     except FileNotFoundError:
         raise UserError(f"COCO annotation file {annotation_file} does not exist") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"COCO annotation file {annotation_file} does not parse at line {exc.lineno}, column "
                         f"{exc.colno} ({exc.msg}); fix the file") from None
+    except RecursionError:  # nesting thousands deep: no COCO file is
+        raise UserError(f"COCO annotation file {annotation_file} is nested too deeply to be a COCO file; fix the "
+                        f"file") from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise UserError(f"cannot read COCO annotation file {annotation_file} ({exc}); fix the file") from None
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
                                                                                          "categories")):
         raise UserError(f"{annotation_file} is not a COCO detection file: it needs the lists 'images', "
                         f"'annotations' and 'categories'")
     return data
+
+
+def _record(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise UserError(f"{where} must be an object {{...}}, got {type(value).__name__}; fix the file")
+    return value
+
+
+def confined(folder: Path, name: str, where: str) -> Path:
+    """``folder / name``, which must stay inside ``folder`` (no absolute name, no ``..``, no link
+    out of it): an annotation file from someone else must not make the program read elsewhere."""
+    path = folder / name
+    try:
+        inside = Path(name).is_absolute() is False and path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if not inside:
+        raise UserError(f"{where}: file_name {name!r} points outside the image folder {folder}; image files must lie "
+                        f"inside it (copy them there)")
+    return path
 
 
 def _field(record: dict, key: str, kind, where: str):
@@ -43,18 +71,25 @@ def load_coco_detection(annotation_file: str | Path, image_dir: str | Path, desc
     categories = {}
     for i, category in enumerate(data["categories"]):
         where = f"{annotation_file} categories[{i}]"
-        categories[_field(category, "id", int, where)] = _field(category, "name", str, where)
+        category_id = _field(_record(category, where), "id", int, where)
+        if category_id in categories:
+            raise UserError(f"{where}: id {category_id} appears twice in 'categories'; fix the file")
+        categories[category_id] = _field(category, "name", str, where)
     class_names = sorted(set(categories.values()))
     index = {name: i for i, name in enumerate(class_names)}
     by_image: dict[int, list[dict]] = {}
     for i, annotation in enumerate(data["annotations"]):
-        image_id = _field(annotation, "image_id", int, f"{annotation_file} annotations[{i}]")
+        image_id = _field(_record(annotation, f"{annotation_file} annotations[{i}]"), "image_id", int,
+                          f"{annotation_file} annotations[{i}]")
         by_image.setdefault(image_id, []).append(annotation)
-    repairs, images = BoxRepairs(), []
+    repairs, images, seen = BoxRepairs(), [], set()
     for i, record in enumerate(data["images"]):
         where = f"{annotation_file} images[{i}]"
-        image_id = _field(record, "id", int, where)
-        path = image_dir / _field(record, "file_name", str, where)
+        image_id = _field(_record(record, where), "id", int, where)
+        if image_id in seen:  # its boxes would be enrolled twice
+            raise UserError(f"{where}: id {image_id} appears twice in 'images'; fix the file")
+        seen.add(image_id)
+        path = confined(image_dir, _field(record, "file_name", str, where), where)
         if not path.is_file():
             raise UserError(f"{where} names {path}, which does not exist; add the image or remove the entry")
         width, height = _field(record, "width", int, where), _field(record, "height", int, where)
@@ -65,9 +100,12 @@ def load_coco_detection(annotation_file: str | Path, image_dir: str | Path, desc
             if category not in categories:
                 raise UserError(f"{a_where}: category_id {category} is not in 'categories'; fix the file")
             bbox = annotation.get("bbox")
-            if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-                raise UserError(f"{a_where}: 'bbox' must be [x, y, width, height]; fix the file")
+            if not (isinstance(bbox, list) and len(bbox) == 4
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+                raise UserError(f"{a_where}: 'bbox' must be [x, y, width, height] (numbers); fix the file")
             x, y, w, h = (float(v) for v in bbox)
+            if not np.isfinite([x, y, w, h, x + w, y + h]).all():
+                raise UserError(f"{a_where}: 'bbox' {bbox} is not finite; fix the file")
             box = checked_box(x, y, x + w, y + h, width, height, f"{a_where} ({categories[category]})", repairs)
             if box is not None:
                 boxes.append(box)

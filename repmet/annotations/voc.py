@@ -36,6 +36,10 @@ def _split_ids(root: Path, split: str) -> list[str]:
     ids = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
     if not ids:
         raise UserError(f"{listing} lists no images")
+    bad = next((i for i in ids if "/" in i or "\\" in i or i in (".", "..")), None)
+    if bad is not None:  # an id names a file inside JPEGImages/ and Annotations/, never a path out of them
+        raise UserError(f"{listing} lists {bad!r}, which is a path, not an image id; ids are plain file names "
+                        f"without their suffix")
     return ids
 
 

@@ -167,6 +167,8 @@ def support_boxes(source: Path, split: str) -> dict[str, list]:
         boxed = load_voc_detection(source, split)
     else:
         raise UserError(f"--support {source} does not exist; give a VOC folder or a COCO JSON file")
+    if boxed.repairs:  # what the loader clipped or dropped: the user enrolls what was read, and should know
+        click.echo(f"note: {boxed.repairs}", err=True)
     classes: dict[str, list] = {}
     for image in boxed.images:
         for index, name in enumerate(boxed.class_names):

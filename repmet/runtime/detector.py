@@ -7,6 +7,8 @@ Backends (:mod:`repmet.runtime.backends.detector_backends`): ``onnxruntime`` (no
 
 from __future__ import annotations
 
+import reprlib
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +17,7 @@ import numpy as np
 
 from repmet.errors import UserError
 from repmet.imaging import ImageInput, as_image_list, image_name, open_image
+from repmet.limits import MAX_BOXES_PER_ENROLL
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.gallery_serving import GalleryServing, check_label
@@ -61,7 +64,7 @@ class FewShotDetector(GalleryServing):
         check_label(label)
         if not examples:
             raise UserError(f"cannot enroll {label!r} from zero examples; give at least one (image, boxes) pair")
-        rows = []
+        rows, boxes_so_far = [], 0
         for index, example in enumerate(examples):
             if not isinstance(example, (tuple, list)) or len(example) != 2:
                 raise UserError(f"example {index} of {label!r} must be an (image, boxes) pair")
@@ -69,6 +72,10 @@ class FewShotDetector(GalleryServing):
             name = str(image) if isinstance(image, (str, Path)) else f"example {index} of {label!r}"
             prepared = self._prepare(image, name)
             checked = _checked_boxes(boxes, prepared.original_size, name)
+            boxes_so_far += len(checked)
+            if boxes_so_far > MAX_BOXES_PER_ENROLL:
+                raise UserError(f"cannot enroll {label!r}: more than {MAX_BOXES_PER_ENROLL} boxes in one enroll; a "
+                                f"few boxes per class are what enrolling needs")
             rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))
         self._add_class(label, np.concatenate(rows), seed)
 
@@ -114,13 +121,22 @@ def _open_backend(artifact: Artifact, backend: str, device: str, threads: int):
 
 
 def _checked_boxes(boxes, size: tuple[int, int], name: str) -> np.ndarray:
-    """``[M, 4]`` float32 boxes inside the image, each with an area; otherwise a sentence."""
+    """``[M, 4]`` float32 boxes inside the image, each with an area, from one box ``[x1, y1, x2, y2]``
+    or a list of them ``[M, 4]`` of numbers (not strings, not booleans, not a flat list of 8);
+    otherwise a sentence."""
     try:
-        array = np.asarray(boxes, np.float64).reshape(-1, 4)
+        given = np.asarray(boxes)
     except (TypeError, ValueError):
-        raise UserError(f"{name}: boxes must be [[x1, y1, x2, y2], ...], got {boxes!r}") from None
+        given = np.asarray([], dtype=object)
+    if given.dtype.kind not in "iuf" or given.ndim not in (1, 2) or given.shape[-1] != 4:
+        raise UserError(f"{name}: boxes must be [x1, y1, x2, y2] or [[x1, y1, x2, y2], ...] of numbers, got "
+                        f"{reprlib.repr(boxes)}")
+    array = given.astype(np.float64).reshape(-1, 4)
     if len(array) == 0:
         raise UserError(f"{name}: no boxes; give at least one [x1, y1, x2, y2]")
+    if len(array) > MAX_BOXES_PER_ENROLL:
+        raise UserError(f"{name}: {len(array)} boxes, more than the limit of {MAX_BOXES_PER_ENROLL} in one enroll; "
+                        f"a few boxes per class are what enrolling needs")
     height, width = size
     for box in array:
         x1, y1, x2, y2 = box
