@@ -322,3 +322,15 @@ def test_a_voc_split_naming_a_path_out_of_the_folder_is_refused(data_root, tmp_p
     listing.write_text("../../secret\n" + listing.read_text())
     with pytest.raises(UserError, match="which is a path, not an image id"):
         load_voc_detection(root, "test")
+
+
+def test_a_graph_refusing_its_inputs_is_a_sentence_naming_metadata(omniglot_artifact):
+    from repmet.runtime import FewShotClassifier
+    from repmet.runtime.graph_errors import graph_errors
+
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    wrong = np.zeros((2, 3, 28, 28), np.float32)  # a colour batch for a grey model, as a contradicting metadata.json asks
+    with pytest.raises(UserError, match=r"the onnxruntime graphs of .* refused images \[2, 3, 28, 28\] \(.*\); "
+                                        r".*metadata.json \(preprocess, input\) does not describe"):
+        with graph_errors(classifier.artifact.folder, classifier.backend.name, f"images {list(wrong.shape)}"):
+            classifier.backend.embed(wrong)

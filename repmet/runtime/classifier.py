@@ -14,6 +14,7 @@ from repmet.imaging import ImageInput, as_image_list, image_name
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.backends import Backend, create_backend
 from repmet.runtime.gallery import Gallery
+from repmet.runtime.graph_errors import graph_errors
 from repmet.runtime.gallery_serving import GalleryServing, check_label
 from repmet.runtime.preprocess import preprocess_batch
 
@@ -78,7 +79,9 @@ class FewShotClassifier(GalleryServing):
         for start in range(0, len(images), self.batch_size):
             part = images[start:start + self.batch_size]
             names = [image_name(image, start + i) for i, image in enumerate(part)]
-            chunks.append(self.backend.embed(preprocess_batch(part, spec, names)))
+            batch = preprocess_batch(part, spec, names)
+            with graph_errors(self.artifact.folder, self.backend.name, f"images {list(batch.shape)}"):
+                chunks.append(self.backend.embed(batch))
         if not chunks:
             return np.zeros((0, self.embedding_dim), np.float32)
         return np.concatenate(chunks)
@@ -106,7 +109,9 @@ class FewShotClassifier(GalleryServing):
     def posteriors(self, embeddings: np.ndarray, gallery: Gallery | None = None) -> np.ndarray:
         """Class posteriors ``[N, C]`` of ``embeddings`` over ``gallery`` (default: the current one)."""
         gallery = self._gallery if gallery is None else gallery
-        return self.backend.head(embeddings, gallery.representatives)[1]
+        with graph_errors(self.artifact.folder, self.backend.name,
+                          f"embeddings {list(embeddings.shape)} and representatives {list(gallery.representatives.shape)}"):
+            return self.backend.head(embeddings, gallery.representatives)[1]
 
 
 def _require_classification(artifact: Artifact) -> None:

@@ -20,6 +20,7 @@ from repmet.imaging import ImageInput, as_image_list, image_name, open_image
 from repmet.limits import MAX_BOXES_PER_ENROLL
 from repmet.runtime.artifact import Artifact
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
+from repmet.runtime.graph_errors import graph_errors
 from repmet.runtime.gallery_serving import GalleryServing, check_label
 
 DETECTOR_BACKENDS = ("auto", "onnxruntime", "torchscript", "aoti", "torch")
@@ -76,7 +77,9 @@ class FewShotDetector(GalleryServing):
             if boxes_so_far > MAX_BOXES_PER_ENROLL:
                 raise UserError(f"cannot enroll {label!r}: more than {MAX_BOXES_PER_ENROLL} boxes in one enroll; a "
                                 f"few boxes per class are what enrolling needs")
-            rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))
+            with graph_errors(self.artifact.folder, self.backend.name, f"an image {list(prepared.tensor.shape)} "
+                              f"and {len(checked)} boxes"):
+                rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))
         self._add_class(label, np.concatenate(rows), seed)
 
     # ------------------------------------------------------------------ detection
@@ -92,7 +95,9 @@ class FewShotDetector(GalleryServing):
         results = []
         for index, image in enumerate(as_image_list(images)):
             prepared = self._prepare(image, image_name(image, index))
-            boxes, scores, labels, count = self.backend.detect(prepared, gallery.representatives)
+            with graph_errors(self.artifact.folder, self.backend.name, f"an image {list(prepared.tensor.shape)} and "
+                              f"representatives {list(gallery.representatives.shape)}"):
+                boxes, scores, labels, count = self.backend.detect(prepared, gallery.representatives)
             n = int(np.asarray(count).reshape(-1)[0])
             boxes = prepared.to_original(np.asarray(boxes[:n], np.float32))
             results.append([Detection(tuple(float(v) for v in box), gallery.labels[int(label) - 1], float(score))
