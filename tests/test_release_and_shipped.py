@@ -109,15 +109,15 @@ def test_the_shipped_flowers_model_classifies_real_test_images(data_root):
     import numpy as np
 
     from repmet.data import load_labeled_split
-    from repmet.data.transforms import TransformSpec
     from repmet.imaging import open_rgb
+    from repmet.methods.fine_grained import transform_spec
 
     assert SHIPPED_FLOWERS.stat().st_size < 20_000_000
     trained = open_checkpoint(SHIPPED_FLOWERS)
     assert trained.config.model.trainable_blocks == 5 and len(trained.class_names) == 102
     test = load_labeled_split("flowers102", "test", data_root, download=False)
     picks = np.linspace(0, len(test.paths) - 1, 60).round().astype(int)
-    transform = TransformSpec(224, 224).eval_transform()
+    transform = transform_spec(trained.config).eval_transform()  # the normalisation it was trained with
     images = torch.stack([transform(open_rgb(test.paths[i])) for i in picks])
     with torch.no_grad():
         posterior = trained.model.method.log_posterior(trained.embedding_net()(images))
