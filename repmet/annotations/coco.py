@@ -31,6 +31,8 @@ def _read(annotation_file: Path) -> dict:
                         f"file") from None
     except (UnicodeDecodeError, OSError) as exc:
         raise UserError(f"cannot read COCO annotation file {annotation_file} ({exc}); fix the file") from None
+    except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
+        raise UserError(f"COCO annotation file {annotation_file} does not parse ({exc}); fix the file") from None
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
                                                                                          "categories")):
         raise UserError(f"{annotation_file} is not a COCO detection file: it needs the lists 'images', "
@@ -103,7 +105,10 @@ def load_coco_detection(annotation_file: str | Path, image_dir: str | Path, desc
             if not (isinstance(bbox, list) and len(bbox) == 4
                     and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
                 raise UserError(f"{a_where}: 'bbox' must be [x, y, width, height] (numbers); fix the file")
-            x, y, w, h = (float(v) for v in bbox)
+            try:
+                x, y, w, h = (float(v) for v in bbox)
+            except OverflowError:  # an integer beyond any float
+                raise UserError(f"{a_where}: 'bbox' {bbox} is not finite; fix the file") from None
             if not np.isfinite([x, y, w, h, x + w, y + h]).all():
                 raise UserError(f"{a_where}: 'bbox' {bbox} is not finite; fix the file")
             box = checked_box(x, y, x + w, y + h, width, height, f"{a_where} ({categories[category]})", repairs)

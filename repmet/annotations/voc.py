@@ -11,6 +11,7 @@ the object names in every split's annotations, so labels agree across splits.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -57,9 +58,12 @@ def _parse(xml_path: Path) -> ET.Element:
 def _number(element: ET.Element, tag: str, xml_path: Path) -> float:
     child = element.find(tag)
     try:
-        return float(child.text)
+        value = float(child.text)
     except (AttributeError, TypeError, ValueError):
-        raise UserError(f"annotation {xml_path}: <{tag}> is missing or not a number; fix the file") from None
+        value = math.nan
+    if not math.isfinite(value):  # "nan", "inf", "1e400": int() of a size would raise
+        raise UserError(f"annotation {xml_path}: <{tag}> is missing or not a finite number; fix the file")
+    return value
 
 
 def _objects(xml_path: Path) -> tuple[tuple[int, int], list[tuple[str, bool, tuple[float, ...]]]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,7 @@ def _read_one(data: np.lib.npyio.NpzFile, key: str, npz: Path) -> np.ndarray:
         return data[key]
     except ValueError:  # object arrays need pickle, which a gallery never uses
         raise UserError(f"gallery {npz}: {key} holds Python objects, not a plain array; {_REMEDY}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # e.g. a bad CRC: the file is damaged
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # e.g. a bad CRC or deflate stream
         raise UserError(f"gallery {npz} is damaged ({key}: {exc}); {_REMEDY}") from None
 
 

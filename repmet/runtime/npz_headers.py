@@ -7,6 +7,7 @@ milliseconds."""
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def check_declared_sizes(npz: Path, shape: tuple[int, int] | None = None) -> Non
                     raise UserError(f"gallery {npz} is damaged: {name} declares {info.file_size} bytes but its "
                                     f"header describes {stored}; {REMEDY}")
                 _check_member(npz, name, dims, dtype, shape)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:  # zlib: a damaged deflated member
         raise UserError(f"{npz} is not a repmet gallery (cannot read it as .npz: {exc}); {REMEDY}") from None
 
 
