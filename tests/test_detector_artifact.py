@@ -143,13 +143,14 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     queries = [str(im.path) for im in test.images if ambulance in im.labels.tolist()][:2]
 
     outputs = []
-    for support in (voc, coco / "support.json"):
+    for n, support in enumerate((voc, coco / "support.json")):
         run = subprocess.run([script("metric-predict"), str(detector_artifact), "--detect", "--support", str(support),
                               *[a for q in queries for a in ("--query", q)], "--score", "0.2", "--json",
-                              "--draw", str(tmp_path / "drawn")], capture_output=True, text=True, timeout=600)
+                              "--draw", str(tmp_path / f"drawn{n}")], capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         outputs.append(json.loads(run.stdout))
-    assert outputs[0]["predictions"] == outputs[1]["predictions"] and outputs[0]["classes"][-1] == "Ambulance"
+    assert [row["detections"] for row in outputs[0]["predictions"]] == \
+        [row["detections"] for row in outputs[1]["predictions"]] and outputs[0]["classes"][-1] == "Ambulance"
 
     detector = FewShotDetector.load(detector_artifact)
     detector.enroll("Ambulance", [(voc / "JPEGImages" / f"{i}.jpg",
@@ -160,7 +161,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
         assert np.allclose([d["score"] for d in row["detections"]], [d.score for d in found], atol=1e-6)
     assert any(d["label"] == "Ambulance" for row in outputs[0]["predictions"] for d in row["detections"])
     for query in queries:
-        drawn = Image.open(tmp_path / "drawn" / f"{Path(query).stem}.png")
+        drawn = Image.open(tmp_path / "drawn0" / f"{Path(query).stem}.png")
         assert drawn.size == Image.open(query).size
 
 

@@ -98,7 +98,7 @@ def test_metadata_describes_the_artifact_and_every_file_hash(omniglot_artifact, 
     assert all(v["passed"] and v["max_abs_embedding"] <= 1e-4 for v in meta["verification"].values())
     flowers = json.loads((flowers_artifact / "metadata.json").read_text())
     assert flowers["class_names"] == ["001", "002", "003", "004"] and flowers["head"]["reps_per_class"] == 3
-    assert flowers["preprocess"]["mean"] == [0.485, 0.456, 0.406] and flowers["embedding"]["normalized"] is True
+    assert flowers["preprocess"]["mean"] == pytest.approx([127 / 255] * 3) and flowers["embedding"]["normalized"] is True
     assert "gallery.npz" in flowers["files"] and len(flowers["embedding"]["fingerprint"]) == 64
     for graph in ("embedding.onnx", "head.onnx"):
         onnx.checker.check_model(str(flowers_artifact / graph), full_check=True)

@@ -334,3 +334,12 @@ def test_a_graph_refusing_its_inputs_is_a_sentence_naming_metadata(omniglot_arti
                                         r".*metadata.json \(preprocess, input\) does not describe"):
         with graph_errors(classifier.artifact.folder, classifier.backend.name, f"images {list(wrong.shape)}"):
             classifier.backend.embed(wrong)
+
+
+def test_metadata_nested_too_deeply_is_a_sentence(tmp_path):
+    from repmet.runtime.artifact import read_json_object
+
+    deep = tmp_path / "metadata.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UserError, match="nested too deeply to be metadata; export again"):
+        read_json_object(deep, "export again")

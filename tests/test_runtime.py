@@ -16,6 +16,7 @@ from PIL import Image
 from conftest import PROJECT_ROOT, script
 from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.data.transforms import TransformSpec
+from repmet.models import input_normalization
 from repmet.errors import UserError
 from repmet.imaging import open_rgb
 from repmet.runtime import FewShotClassifier
@@ -41,7 +42,8 @@ def assert_unchanged(classifier, before):
 # ---------------------------------------------------------------- preprocessing
 def test_flowers_preprocessing_equals_the_training_evaluation_transform(flowers_artifact, data_root):
     spec = FewShotClassifier.load(flowers_artifact, backend="onnxruntime").preprocess_spec
-    transform = TransformSpec(224, 224).eval_transform()
+    mean, std = input_normalization("efficientnet_lite0")  # the Lite0 configs' data.normalization: backbone
+    transform = TransformSpec(224, 224, mean, std).eval_transform()
     data = load_labeled_split("flowers102", "test", data_root)
     for path in data.paths[::1200]:  # portrait and landscape images of several sizes
         expected = transform(open_rgb(path)).numpy()
@@ -190,7 +192,7 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(omniglot_artifact, data_
     with pytest.raises(UserError, match=f"image {big} is 200x200, more than 10000 pixels"):
         classifier.enroll("new", [big])
     assert_unchanged(classifier, before)
-    with pytest.raises(UserError, match="top_k must be at least 1"):
+    with pytest.raises(UserError, match="top_k must be a whole number of at least 1"):
         classifier.classify(images[:1], top_k=0)
 
 

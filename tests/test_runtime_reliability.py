@@ -2,7 +2,6 @@
 outside the artifact or unhashed, galleries of another model or damaged, empty images; and it
 prepares 16-bit images one way whatever form they come in."""
 
-import hashlib
 import json
 import re
 import shutil
@@ -22,10 +21,9 @@ from repmet.runtime import Artifact, FewShotClassifier, Gallery
 from repmet.runtime.artifact import _Validator
 from repmet.runtime.artifact_schema import ARTIFACT_SCHEMA, FINGERPRINT_REQUIRED
 from repmet.runtime.cli_predict import support_classes
+from repmet.runtime.fingerprint import fingerprint_of
 from repmet.runtime.preprocess import preprocess
 
-FINGERPRINT_A = hashlib.sha256(b"model A").hexdigest()
-FINGERPRINT_B = hashlib.sha256(b"model B").hexdigest()
 
 
 def omniglot_images(data_root, classes=3, shots=4):
@@ -45,8 +43,14 @@ def tampered_copy(artifact: Path, where: Path, edit: Callable[[dict], None]) -> 
     return where
 
 
-def with_fingerprint(artifact: Path, where: Path, fingerprint: str) -> Path:
-    return tampered_copy(artifact, where, lambda meta: meta["embedding"].__setitem__("fingerprint", fingerprint))
+def another_model(artifact: Path, where: Path) -> Path:
+    """A copy of ``artifact`` that is another model to its galleries (its preprocessing differs),
+    with the fingerprint of what it now holds in metadata.json, as an export would write it (the
+    runtime computes the fingerprint from the graph files and preprocessing: tests/test_fingerprint.py)."""
+    def edit(meta: dict) -> None:
+        meta["preprocess"]["mean"] = [mean + 0.5 for mean in meta["preprocess"]["mean"]]
+        meta["embedding"]["fingerprint"] = fingerprint_of(meta, {n: e["sha256"] for n, e in meta["files"].items()})
+    return tampered_copy(artifact, where, edit)
 
 
 def enrolled(artifact: Path, data_root) -> FewShotClassifier:
@@ -222,18 +226,19 @@ def test_a_missing_format_names_the_export_option_that_exists(omniglot_artifact)
 
 # ---------------------------------------------------------------- galleries
 def test_a_gallery_is_one_npz_that_carries_the_embedding_fingerprint(omniglot_artifact, data_root, tmp_path):
-    artifact = with_fingerprint(omniglot_artifact, tmp_path / "a", FINGERPRINT_A)
+    artifact = omniglot_artifact
+    fingerprint = Artifact.open(artifact).fingerprint
     classifier = enrolled(artifact, data_root)
     saved = classifier.save_gallery(tmp_path / "galleries" / "mine.npz")
     assert saved == tmp_path / "galleries" / "mine.npz" and sorted(saved.parent.iterdir()) == [saved]
     with np.load(saved, allow_pickle=False) as arrays:
         assert sorted(arrays.files) == ["counts", "fingerprint", "format", "labels", "representatives"]
-        assert str(arrays["format"]) == "repmet-gallery-2" and str(arrays["fingerprint"]) == FINGERPRINT_A
+        assert str(arrays["format"]) == "repmet-gallery-2" and str(arrays["fingerprint"]) == fingerprint
         assert arrays["labels"].dtype.kind == "U" and arrays["representatives"].dtype == np.float32
         assert arrays["counts"].dtype == np.int64
     gallery = Gallery.load(saved)
-    assert gallery.fingerprint == FINGERPRINT_A and gallery.labels == tuple(classifier.labels)
-    assert gallery.without_class(gallery.labels[0]).fingerprint == FINGERPRINT_A  # kept through changes
+    assert gallery.fingerprint == fingerprint and gallery.labels == tuple(classifier.labels)
+    assert gallery.without_class(gallery.labels[0]).fingerprint == fingerprint  # kept through changes
     fresh = FewShotClassifier.load(artifact, backend="torchscript")
     fresh.load_gallery(saved)
     assert fresh.labels == classifier.labels
@@ -241,12 +246,14 @@ def test_a_gallery_is_one_npz_that_carries_the_embedding_fingerprint(omniglot_ar
 
 def test_a_gallery_of_another_model_with_the_same_embedding_size_is_refused(omniglot_artifact, data_root, tmp_path):
     """The silent case: every shape fits, the embeddings live in another space."""
-    model_a = with_fingerprint(omniglot_artifact, tmp_path / "a", FINGERPRINT_A)
-    model_b = with_fingerprint(omniglot_artifact, tmp_path / "b", FINGERPRINT_B)
+    model_a = omniglot_artifact
+    model_b = another_model(omniglot_artifact, tmp_path / "b")
+    fingerprint_a, fingerprint_b = Artifact.open(model_a).fingerprint, Artifact.open(model_b).fingerprint
+    assert fingerprint_a != fingerprint_b
     saved = enrolled(model_a, data_root).save_gallery(tmp_path / "a_gallery.npz")
     other = FewShotClassifier.load(model_b, backend="onnxruntime")
     with pytest.raises(UserError, match=f"gallery {saved} was made with another model: its embedding fingerprint "
-                                        f"is {FINGERPRINT_A}, .* has {FINGERPRINT_B}; enroll the classes again"):
+                                        f"is {fingerprint_a}, .* has {fingerprint_b}; enroll the classes again"):
         other.load_gallery(saved)
     assert other.labels == []
 
@@ -260,7 +267,7 @@ def test_a_gallery_of_another_architecture_is_refused(omniglot_artifact, flowers
 
 
 def test_a_trained_gallery_of_another_model_is_refused_at_load(flowers_artifact, tmp_path):
-    copy = with_fingerprint(flowers_artifact, tmp_path / "b", FINGERPRINT_B)
+    copy = another_model(flowers_artifact, tmp_path / "b")
     with pytest.raises(UserError, match=f"gallery {copy / 'gallery.npz'} was made with another model"):
         FewShotClassifier.load(copy, backend="onnxruntime")
 

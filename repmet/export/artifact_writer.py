@@ -19,7 +19,7 @@ import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
-from repmet.export.exportable import ExportableModel, exportable_from
+from repmet.export.exportable import ExportableModel, add_fingerprint_and_gallery, exportable_from
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.aoti_export import export_aoti
 from repmet.export.tensorrt_export import export_tensorrt
@@ -27,7 +27,7 @@ from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
 from repmet.formats import CLI_FORMATS, EAGER_BACKEND, by_cli_name
 from repmet.methods import open_checkpoint
-from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact, sha256_of
+from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact
 from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
 
 FORMATS = CLI_FORMATS
@@ -125,9 +125,6 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     trained = model.trained
     save_checkpoint({"model": trained.model.state_dict(), "config": model.config.to_dict(), "epoch": trained.epoch,
                      **trained.description()}, work / "model.pt")
-    gallery_file = None
-    if len(model.gallery):
-        gallery_file = model.gallery.save(work / "gallery.npz").name
     if "torchscript" in formats:
         graphs["torchscript"] = export_torchscript(model.embedding, model.head, example, work)
     if "onnx" in formats or "trt" in formats:
@@ -139,7 +136,9 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
         graphs["tensorrt"] = {**export_tensorrt(work, model.embedding, example, model.input_shape, max_batch, fp16,
                                                 opset), "head": "head.onnx"}
 
-    metadata = _metadata(model, checkpoint, graphs, gallery_file, work)
+    # the fingerprint is of the files written so far; the gallery carries it, so it comes after
+    metadata = _metadata(model, checkpoint, graphs, "gallery.npz" if len(model.gallery) else None)
+    add_fingerprint_and_gallery(metadata, work, model.gallery if len(model.gallery) else None)
     _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
     artifact = Artifact.open(work)
     from repmet.runtime.backends import create_backend
@@ -159,9 +158,8 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     return metadata
 
 
-def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None, folder: Path) -> dict:
-    """Everything but the verification results; ``files`` hashes what ``folder`` holds now (all of
-    the artifact but metadata.json, which verification does not change)."""
+def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None) -> dict:
+    """Everything but the fingerprint, ``files`` (add_fingerprint_and_gallery) and the verification results."""
     import onnx
     import onnxruntime
 
@@ -179,8 +177,7 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
         "input": {"channels": model.input_shape[0], "height": model.input_shape[1], "width": model.input_shape[2],
                   "dtype": "float32", "layout": "NCHW", "name": "images"},
         "preprocess": model.preprocess.to_dict(),
-        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings",
-                      "fingerprint": model.fingerprint},
+        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings"},
         "head": {"distance": model.distance, "sigma": model.sigma, "reps_per_class": model.gallery.reps_per_class,
                  "inputs": ["embeddings", "representatives"], "outputs": ["distances", "posteriors"],
                  "posterior": "softmax over classes of -min_k d(x, r_ck) / (2 sigma^2)"},
@@ -189,8 +186,6 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
         "model": "model.pt",
         "graphs": graphs,
         "versions": versions,
-        "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
-                  for p in sorted(folder.iterdir()) if p.is_file() and p.name != METADATA_FILE},
     }
 
 

@@ -16,25 +16,18 @@ import torch
 import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
-from repmet.export.detector_graph import BoxEmbeddingGraph
 from repmet.export.detector_aoti import export_detector_aoti
 from repmet.export.detector_onnx import DETECTION_OPSET, export_detector_onnx
 from repmet.export.detector_torchscript import export_detector_torchscript
-from repmet.export.exportable import embedding_fingerprint
+from repmet.export.exportable import PENDING_FINGERPRINT, add_fingerprint_and_gallery
 from repmet.methods import TrainedModel
-from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, sha256_of
+from repmet.runtime.artifact import SCHEMA_VERSION
 from repmet.runtime.gallery import Gallery
 
 VERIFY_IMAGES = 8
 MAX_UNMATCHED = 0.01  # of PyTorch's detections: NMS ties may break the other way
 SCORE_TOLERANCE = 1e-3
 EMBEDDING_TOLERANCE = 1e-4
-
-
-def detector_fingerprint(trained: TrainedModel) -> str:
-    """Of everything that places a box in the embedding space: backbone, box head, embedding."""
-    return embedding_fingerprint(BoxEmbeddingGraph(trained.model), trained.preprocess,
-                                 trained.gallery.representatives.shape[2], True, trained.gallery.distance)
 
 
 def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[str],
@@ -47,10 +40,6 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
                      **trained.description()}, work / "model.pt")
-    fingerprint = detector_fingerprint(trained)
-    reps = trained.gallery.representatives.numpy().astype(np.float32)
-    Gallery(tuple(trained.class_names), reps, np.full(len(reps), reps.shape[1], np.int64), fingerprint).save(
-        work / "gallery.npz")
     graphs = {}
     if "onnx" in formats:
         files = export_detector_onnx(model, canvas, work, "onnx")
@@ -61,13 +50,18 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
         graphs["torchscript"] = export_detector_torchscript(model, canvas, work)
     if "aoti" in formats:
         graphs["aoti"] = export_detector_aoti(model, canvas, work)
-    metadata = _metadata(trained, checkpoint, canvas, fingerprint, graphs, work)
+    # the fingerprint is of the graphs and model.pt (and the preprocessing); the gallery carries it
+    metadata = _metadata(trained, checkpoint, canvas, graphs)
+    reps = trained.gallery.representatives.numpy().astype(np.float32)
+    add_fingerprint_and_gallery(metadata, work, Gallery(tuple(trained.class_names), reps,
+                                                        np.full(len(reps), reps.shape[1], np.int64),
+                                                        PENDING_FINGERPRINT))
     metadata["verification"] = verify_detector(trained, work, metadata, data_root, log)
     return metadata
 
 
-def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: str, graphs: dict,
-              folder: Path) -> dict:
+def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict) -> dict:
+    """Everything but the fingerprint, ``files`` (add_fingerprint_and_gallery) and the verification results."""
     import onnx
     import onnxruntime
 
@@ -82,7 +76,7 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
         "input": {"channels": 3, "height": canvas, "width": canvas, "dtype": "float32", "layout": "NCHW",
                   "name": "image"},
         "preprocess": trained.preprocess.to_dict(),
-        "embedding": {"dim": int(gallery.representatives.shape[2]), "normalized": True, "fingerprint": fingerprint},
+        "embedding": {"dim": int(gallery.representatives.shape[2]), "normalized": True},
         "head": {"distance": gallery.distance, "sigma": gallery.sigma,
                  "reps_per_class": int(gallery.representatives.shape[1])},
         "detection": {"max_detections": size.detections_per_image, "canvas": canvas,
@@ -93,8 +87,6 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, fingerprint: 
         "graphs": graphs,
         "versions": {"repmet": repmet.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
                      "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
-        "files": {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
-                  for p in sorted(folder.iterdir()) if p.is_file() and p.name != METADATA_FILE},
     }
 
 

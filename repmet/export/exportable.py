@@ -3,16 +3,17 @@ the trained gallery and the preprocessing, all taken from the checkpoint's own d
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
-import torch
 
 from repmet.methods import TrainedModel, open_checkpoint
 from repmet.models import DistanceHead, EmbeddingNet
 from repmet.preprocess_spec import PreprocessSpec
+from repmet.runtime.artifact import METADATA_FILE, sha256_of
+from repmet.runtime.fingerprint import fingerprint_of
 from repmet.runtime.gallery import Gallery
 
 
@@ -21,8 +22,9 @@ class ExportableModel:
     trained: TrainedModel
     embedding: EmbeddingNet  # eval mode, on CPU
     head: DistanceHead
-    gallery: Gallery  # trained representatives (empty for Prototypical Networks)
-    fingerprint: str  # of the embedding: weights, preprocessing, dim, normalisation, distance
+    # trained representatives (empty for Prototypical Networks), with PENDING_FINGERPRINT: the
+    # fingerprint is of the exported files, see add_fingerprint_and_gallery
+    gallery: Gallery
 
     @property
     def config(self):
@@ -53,17 +55,9 @@ class ExportableModel:
         return (self.preprocess.channels, self.preprocess.crop, self.preprocess.crop)
 
 
-def embedding_fingerprint(embedding: torch.nn.Module, preprocess: PreprocessSpec, dim: int, normalized: bool,
-                          distance: str) -> str:
-    """sha256 of everything that decides which space an embedding lives in: a gallery made
-    with one fingerprint is meaningless to a model with another, whatever its size."""
-    digest = hashlib.sha256(json.dumps({"preprocess": preprocess.to_dict(), "dim": dim, "normalized": normalized,
-                                        "distance": distance}, sort_keys=True).encode())
-    for key, tensor in sorted(embedding.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
-        digest.update(tensor.numpy().tobytes() if tensor.dtype != torch.bfloat16 else tensor.float().numpy().tobytes())
-    return digest.hexdigest()
+# What a gallery carries until the artifact's files exist: the fingerprint is computed from them
+# (repmet.runtime.fingerprint), so no gallery holding this is ever written.
+PENDING_FINGERPRINT = "0" * 64
 
 
 def load_exportable(checkpoint: str) -> ExportableModel:
@@ -73,7 +67,26 @@ def load_exportable(checkpoint: str) -> ExportableModel:
 def exportable_from(trained: TrainedModel) -> ExportableModel:
     embedding = trained.embedding_net()
     reps = trained.gallery.representatives.numpy().astype(np.float32)
-    g = trained.gallery
-    fingerprint = embedding_fingerprint(embedding, trained.preprocess, reps.shape[2], g.normalized, g.distance)
-    gallery = Gallery(tuple(trained.class_names), reps, np.full(len(reps), reps.shape[1], np.int64), fingerprint)
-    return ExportableModel(trained, embedding, trained.distance_head(), gallery, fingerprint)
+    gallery = Gallery(tuple(trained.class_names), reps, np.full(len(reps), reps.shape[1], np.int64),
+                      PENDING_FINGERPRINT)
+    return ExportableModel(trained, embedding, trained.distance_head(), gallery)
+
+
+def hashed_files(folder: Path) -> dict:
+    """metadata.json's ``files``: the sha256 and size of every file in ``folder`` but metadata.json."""
+    return {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name != METADATA_FILE}
+
+
+def add_fingerprint_and_gallery(metadata: dict, folder: Path, gallery: Gallery | None) -> None:
+    """Completes ``metadata`` once every graph file and model.pt are in ``folder``: the embedding
+    fingerprint, computed from those files' bytes and the metadata as a runtime reads it
+    (repmet.runtime.fingerprint), goes into ``embedding.fingerprint`` and into ``gallery``,
+    saved as ``metadata["gallery"]`` (not part of the fingerprint); then ``files`` is hashed."""
+    metadata["files"] = hashed_files(folder)
+    as_read = json.loads(json.dumps(metadata))
+    fingerprint = fingerprint_of(as_read, {name: entry["sha256"] for name, entry in as_read["files"].items()})
+    metadata["embedding"]["fingerprint"] = fingerprint
+    if gallery is not None:
+        replace(gallery, fingerprint=fingerprint).save(folder / metadata["gallery"])
+    metadata["files"] = hashed_files(folder)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,9 +16,11 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from repmet.errors import UserError
+from repmet.limits import MAX_JSON_BYTES
 from repmet.formats import CLI_FORMATS, by_graph_key
 from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
-                                            NO_FINGERPRINT, PATTERN_MEANINGS, SCHEMA_VERSION)
+                                            PATTERN_MEANINGS, SCHEMA_VERSION)
+from repmet.runtime.fingerprint import fingerprint_of
 from repmet.runtime.preprocess import PreprocessSpec
 
 METADATA_FILE = "metadata.json"
@@ -54,9 +56,13 @@ def read_json_object(path: Path, remedy: str) -> dict:
     """The JSON object in ``path``, or a UserError naming the file and ``remedy``. NaN and
     Infinity (which Python's json reads by default) are refused: they are not JSON."""
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise UserError(f"{path} is larger than {MAX_JSON_BYTES} bytes, more than any metadata; {remedy}")
         value = json.loads(path.read_text(), parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path} is not valid JSON ({exc}); {remedy}") from None
+    except RecursionError:  # nested thousands deep
+        raise UserError(f"{path} is nested too deeply to be metadata; {remedy}") from None
     if not isinstance(value, dict):
         raise UserError(f"{path} does not hold a JSON object; {remedy}")
     return value
@@ -68,6 +74,7 @@ class Artifact:
 
     folder: Path
     metadata: dict
+    computed_fingerprint: str = field(default="", repr=False)  # set by open: of the files as verified
 
     @classmethod
     def open(cls, folder: str | Path) -> "Artifact":
@@ -83,8 +90,12 @@ class Artifact:
                             f"{SCHEMA_VERSION}; export the checkpoint again with this version of metric-export")
         _validate_schema(metadata, meta_path)
         _check_consistency(metadata, meta_path)
-        _check_files(metadata, folder, meta_path)
-        return cls(folder, metadata)
+        sha256s = _check_files(metadata, folder, meta_path)
+        fingerprint = fingerprint_of(metadata, sha256s, str(meta_path))
+        if metadata["embedding"].get("fingerprint", fingerprint) != fingerprint:
+            raise UserError(f"artifact {folder}: {METADATA_FILE}'s embedding.fingerprint does not match the "
+                            f"artifact's files (edited?); export the artifact again")
+        return cls(folder, metadata, fingerprint)
 
     @property
     def task(self) -> str:
@@ -94,8 +105,9 @@ class Artifact:
     @property
     def fingerprint(self) -> str:
         """The embedding's fingerprint (64 hex digits): galleries made with this model carry it.
-        ``NO_FINGERPRINT`` ("") for artifacts exported before fingerprints existed."""
-        return self.metadata["embedding"].get("fingerprint", NO_FINGERPRINT)
+        Computed from the graph files' bytes and the preprocessing (repmet.runtime.fingerprint),
+        never read from metadata.json: an artifact whose embedding.fingerprint differs is refused."""
+        return self.computed_fingerprint or _unopened(self.folder)
 
     @property
     def preprocess(self) -> PreprocessSpec:
@@ -183,8 +195,10 @@ def _referenced_files(metadata: dict) -> Iterator[tuple[str, str]]:
             yield key, metadata[key]
 
 
-def _check_files(metadata: dict, folder: Path, meta_path: Path) -> None:
+def _check_files(metadata: dict, folder: Path, meta_path: Path) -> dict[str, str]:
+    """Every listed file present with its size and sha256; returns name -> sha256 of its bytes."""
     root = folder.resolve()
+    sha256s = {}
     for name, entry in metadata["files"].items():
         path = folder / name
         if not path.resolve().is_relative_to(root):  # e.g. a symbolic link out of the folder
@@ -192,9 +206,16 @@ def _check_files(metadata: dict, folder: Path, meta_path: Path) -> None:
         if not path.is_file():
             raise UserError(f"artifact {folder} is incomplete: {name} is missing; copy the whole folder "
                             f"or export it again")
-        if path.stat().st_size != entry["bytes"] or sha256_of(path) != entry["sha256"]:
+        actual = sha256_of(path) if path.stat().st_size == entry["bytes"] else None
+        if actual != entry["sha256"]:
             raise UserError(f"artifact {folder}: {name} does not match its sha256 in {METADATA_FILE} "
                             f"(changed or corrupted); export it again")
+        sha256s[name] = actual
+    return sha256s
+
+
+def _unopened(folder: Path) -> str:
+    raise UserError(f"artifact {folder} was not opened with Artifact.open, so its fingerprint is unknown")
 
 
 def _inconsistent(meta_path: Path, key: str, value: Any, why: str) -> None:

@@ -18,7 +18,7 @@ DISTANCES: tuple[str, ...] = ("sqeuclidean", "cosine")
 # artifacts exported before fingerprints existed (a present fingerprint must still be 64 hex
 # digits, and a gallery must match it when the artifact has one).
 FINGERPRINT_REQUIRED = True
-NO_FINGERPRINT = ""  # Artifact.fingerprint of such an old artifact (only when not required)
+NO_FINGERPRINT = ""  # the fingerprint field of an artifact exported before fingerprints (only when not required)
 
 # Patterns end in \Z, not $: jsonschema matches with Python's re, where $ also matches before a
 # final newline ("model.pt\n" would pass).

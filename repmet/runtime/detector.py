@@ -133,6 +133,8 @@ def _checked_boxes(boxes, size: tuple[int, int], name: str) -> np.ndarray:
         given = np.asarray(boxes)
     except (TypeError, ValueError):
         given = np.asarray([], dtype=object)
+    if given.size == 0 and given.dtype.kind in "iuf":
+        raise UserError(f"{name}: no boxes; give at least one [x1, y1, x2, y2]")
     if given.dtype.kind not in "iuf" or given.ndim not in (1, 2) or given.shape[-1] != 4:
         raise UserError(f"{name}: boxes must be [x1, y1, x2, y2] or [[x1, y1, x2, y2], ...] of numbers, got "
                         f"{reprlib.repr(boxes)}")

@@ -74,9 +74,9 @@ def _check_member(npz: Path, name: str, dims: tuple[int, ...], dtype: np.dtype, 
         if classes > MAX_CLASSES or k > MAX_REPS_PER_CLASS or dim > MAX_EMBEDDING_DIM:
             refuse(f"declares {dims}; the limits are {MAX_CLASSES} classes, {MAX_REPS_PER_CLASS} representatives "
                    f"per class and {MAX_EMBEDDING_DIM} dimensions")
-        if shape is not None and (k, dim) != tuple(shape):
-            refuse(f"holds {k} x {dim}-d representatives per class; this model needs {shape[0]} x {shape[1]}-d "
-                   f"(was it saved from another model?)")
+        if shape is not None and (k, dim) != tuple(shape):  # the same sentence as a foreign fingerprint's
+            raise UserError(f"gallery {npz} was made with another model: it holds {k} x {dim}-d representatives "
+                            f"per class, this model needs {shape[0]} x {shape[1]}-d; {REMEDY}")
         if classes * k * dim * dtype.itemsize > MAX_GALLERY_BYTES:
             refuse(f"declares {classes * k * dim * dtype.itemsize} bytes, more than the limit of "
                    f"{MAX_GALLERY_BYTES}")

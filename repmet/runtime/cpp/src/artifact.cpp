@@ -5,10 +5,18 @@
 
 #include <filesystem>
 #include <cerrno>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
 #include <regex>
 #include <set>
+
+#include <openssl/evp.h>
 
 #include "repmet/errors.h"
 #include "repmet/limits.h"
@@ -107,7 +115,92 @@ class Checker {
   std::string meta_path_;
 };
 
+std::string sha256_of_text(const std::string& text) {
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.get(), text.data(), text.size()) != 1 ||
+      EVP_DigestFinal_ex(context.get(), digest, &length) != 1) {
+    fail("cannot compute a sha256 (OpenSSL failed)");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) out += hex[digest[i] >> 4], out += hex[digest[i] & 15];
+  return out;
+}
+
+bool has_control(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+// PATH=VALUE lines of ``value``, as repmet/runtime/fingerprint.py writes them: object keys sorted
+// (nlohmann::json keeps them in a std::map: byte order, which is code point order in UTF-8),
+// list items with their index, integers as integers, other numbers "%.17g", true/false, null.
+void flatten(const Checker& check, const std::string& path, const json& value, std::string& out) {
+  switch (value.type()) {
+    case json::value_t::object:
+      for (const auto& [key, item] : value.items()) {
+        if (has_control(key) || key.find('.') != std::string::npos || key.find('=') != std::string::npos) {
+          check.invalid(path + "." + key, item, "its keys must not hold control characters, '.' or '='");
+        }
+        flatten(check, path + "." + key, item, out);
+      }
+      return;
+    case json::value_t::array:
+      for (std::size_t i = 0; i < value.size(); ++i) flatten(check, path + "." + std::to_string(i), value[i], out);
+      return;
+    case json::value_t::null:
+      out += path + "=null\n";
+      return;
+    case json::value_t::boolean:
+      out += path + (value.get<bool>() ? "=true\n" : "=false\n");
+      return;
+    case json::value_t::number_integer:
+      out += path + "=" + std::to_string(value.get<int64_t>()) + "\n";
+      return;
+    case json::value_t::number_unsigned:
+      if (value.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        check.invalid(path, value, "integers must fit in 64 bits");
+      }
+      out += path + "=" + std::to_string(value.get<uint64_t>()) + "\n";
+      return;
+    case json::value_t::number_float: {
+      double number = value.get<double>();
+      if (!std::isfinite(number)) check.invalid(path, value, "it must be a finite number");
+      char text[64];
+      std::snprintf(text, sizeof text, "%.17g", number);
+      out += path + "=" + text + "\n";
+      return;
+    }
+    case json::value_t::string:
+      if (has_control(value.get<std::string>())) check.invalid(path, value, "it must not hold control characters");
+      out += path + "=" + value.get<std::string>() + "\n";
+      return;
+    default:
+      check.invalid(path, value, "it is not a JSON value");
+  }
+}
+
 }  // namespace
+
+std::string fingerprint_text(const json& metadata, const std::map<std::string, std::string>& sha256s,
+                             const std::string& meta_path) {
+  Checker check(metadata, meta_path);
+  std::string text = "repmet-fingerprint-2\n";
+  const json& gallery = check.at("gallery");
+  for (const auto& [name, sha256] : sha256s) {  // sorted by name
+    if (gallery.is_string() && gallery.get<std::string>() == name) continue;  // it carries the fingerprint
+    text += "file " + name + " " + sha256 + "\n";
+  }
+  for (const char* path : {"embedding.dim", "embedding.normalized", "head.distance", "input", "preprocess"}) {
+    flatten(check, path, check.at(path), text);
+  }
+  return text;
+}
 
 json read_json_file(const std::string& path, const std::string& remedy) {
   std::error_code error;
@@ -154,8 +247,8 @@ Artifact Artifact::open(const std::string& folder) {
     artifact.task_ = check.one_of("task", {"classification", "detection"});
     artifact.embedding_dim_ = check.integer("embedding.dim", 1, static_cast<int>(limits::kMaxEmbeddingDim));
     artifact.reps_per_class_ = check.integer("head.reps_per_class", 1, static_cast<int>(limits::kMaxRepsPerClass));
-    artifact.fingerprint_ = check.string("embedding.fingerprint");
-    if (!std::regex_match(artifact.fingerprint_, std::regex("^[0-9a-f]{64}$"))) {
+    const std::string written_fingerprint = check.string("embedding.fingerprint");
+    if (!std::regex_match(written_fingerprint, std::regex("^[0-9a-f]{64}$"))) {
       check.invalid("embedding.fingerprint", check.at("embedding.fingerprint"), "it must be 64 lowercase hexadecimal digits");
     }
     const json& files = check.at("files");
@@ -181,6 +274,7 @@ Artifact Artifact::open(const std::string& folder) {
         check.invalid(key, json(name), "it is not listed in files, so it would be loaded without its sha256 being checked");
       }
     }
+    std::map<std::string, std::string> sha256s;  // of each listed file's bytes, as verified
     for (const auto& [name, entry] : files.items()) {
       const json sha = entry.is_object() && entry.contains("sha256") ? entry["sha256"] : json();
       if (!sha.is_string() || !std::regex_match(sha.get<std::string>(), std::regex("^[0-9a-f]{64}$"))) {
@@ -197,15 +291,23 @@ Artifact Artifact::open(const std::string& folder) {
         fail("artifact " + folder + " is incomplete: " + name + " is missing; copy the whole folder or export it again");
       }
       if (!entry.contains("bytes") || !entry["bytes"].is_number_integer() ||
-          fs::file_size(path, no_throw) != entry["bytes"].get<uint64_t>() || sha256_of_file(path.string()) != entry["sha256"]) {
+          fs::file_size(path, no_throw) != entry["bytes"].get<uint64_t>() ||
+          (sha256s[name] = sha256_of_file(path.string())) != entry["sha256"]) {
         fail("artifact " + folder + ": " + name + " does not match its sha256 in metadata.json (changed or corrupted); "
              "export it again");
       }
     }
+    // computed from the files' bytes and the preprocessing, never trusted from metadata.json
+    artifact.fingerprint_ = sha256_of_text(fingerprint_text(metadata, sha256s, meta_path.string()));
     artifact.metadata_ = std::move(metadata);
     // checked now, not at the first image
     if (artifact.task_ == "classification") artifact.preprocess();
     else artifact.detection_preprocess();
+    // last: a metadata.json that is wrong in a way named above is refused for that reason
+    if (artifact.fingerprint_ != written_fingerprint) {
+      fail("artifact " + folder + ": metadata.json's embedding.fingerprint does not match the artifact's files "
+           "(edited?); export the artifact again");
+    }
     return artifact;
 });
 }
