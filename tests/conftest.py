@@ -92,3 +92,14 @@ def flowers_artifact(data_root, flowers_checkpoint, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("artifacts") / "repmet_lite0"
     export_artifact(str(flowers_checkpoint), out, ["torchscript", "onnx"], data_root=str(data_root), log=lambda _: None)
     return out
+
+
+@pytest.fixture(autouse=True)
+def default_float_mode():
+    """Training and evaluation turn on flush-to-zero for the process (repmet.devices.flush_denormals);
+    restore IEEE subnormals after each test so no test sees another's processor state (hypothesis
+    refuses to generate floats under flush-to-zero)."""
+    yield
+    import torch
+
+    torch.set_flush_denormal(False)
