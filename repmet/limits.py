@@ -26,3 +26,20 @@ MAX_JSON_DEPTH: int = _TABLE["max_json_depth"]
 def table() -> dict[str, int]:
     """Every limit by its name in ``limits.json``."""
     return {k: v for k, v in _TABLE.items() if not k.startswith("_")}
+
+TOO_DEEP = object()  # what a JSON reader holds when the parser itself ran out of stack
+
+
+def nested_deeper_than(value, depth: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON ``value`` nests containers more than ``depth`` levels below the top one,
+    counted as the C++ runtime's parser counts them (nlohmann::json: the top value is at depth 0)."""
+    stack = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if level + 1 > depth:
+                return True
+            if isinstance(child, (dict, list)):
+                stack.append((child, level + 1))
+    return False

@@ -69,6 +69,16 @@ def omniglot_artifact(data_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def omniglot_aoti_artifact(data_root, tmp_path_factory) -> Path:
+    """The shipped 1-shot Omniglot model as AOTInductor packages (and TorchScript): about a minute of compiling."""
+    from repmet.export.artifact_writer import export_artifact
+
+    out = tmp_path_factory.mktemp("artifacts") / "protonets_aoti"
+    export_artifact(str(SHIPPED_PROTONETS), out, ["torchscript", "aoti"], data_root=str(data_root), log=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
 def flowers_checkpoint(data_root, tmp_path_factory) -> Path:
     """A RepMet checkpoint in the trainer's format: ImageNet EfficientNet-Lite0 (frozen), an
     untrained head and 3 representatives for each of 4 Flowers classes."""

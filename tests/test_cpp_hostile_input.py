@@ -196,6 +196,28 @@ def test_a_spoiled_coco_support_file_is_refused_with_a_sentence(predict_tool, de
     assert_refused(run, str(spoiled), expected, "fix the file")
 
 
+@pytest.mark.parametrize("escape", ["parent", "absolute", "link"])
+def test_a_coco_file_name_outside_the_image_folder_is_refused(predict_tool, detector_artifact, coco_support,
+                                                             data_root, fsod_jpeg, escape):
+    """As metric-predict: no '..', no absolute name, no link out of images/ (the same sentence)."""
+    coco = json.loads(coco_support.read_text())
+    images = coco_support.parent / "images"
+    if escape == "parent":
+        coco["images"][0]["file_name"] = "../support.json"
+    elif escape == "absolute":
+        coco["images"][0]["file_name"] = str(images / coco["images"][0]["file_name"])
+    else:
+        link = images / "link_out.jpg"
+        if not link.is_symlink():
+            link.symlink_to(sorted((data_root / FSOD / "JPEGImages").glob("*.jpg"))[5])
+        coco["images"][0]["file_name"] = link.name
+    spoiled = coco_support.with_name(f"escape_{escape}.json")
+    spoiled.write_text(json.dumps(coco))
+    run = run_tool(predict_tool, detector_artifact, "--detect", "--support", spoiled, "--query", fsod_jpeg)
+    assert_refused(run, str(spoiled), f"file_name '{coco['images'][0]['file_name']}'",
+                   "points outside the image folder")
+
+
 # ---------------------------------------------------------------- galleries
 def spoiled_header(members: dict[str, bytes], name: str, old: bytes, new: bytes) -> dict[str, bytes]:
     assert len(old) == len(new) and old in members[name][:128]
@@ -530,3 +552,30 @@ def test_labels_in_any_script_are_welcome(predict_tool, omniglot_artifact, omnig
                    queries[0])
     assert run.returncode == 0, run.stderr
     assert set(names) <= set(json.loads(run.stdout)["predictions"][0]["labels"])
+
+
+# ---------------------------------------------------------------- graphs handed another shape
+@pytest.mark.parametrize("fmt, side, said", [
+    ("aoti", 14, "the package takes input 0 as [1..64, 1, 28, 28]"),  # compiled code would read past its buffers
+    ("aoti", 56, "the package takes input 0 as [1..64, 1, 28, 28]"),
+    ("torchscript", 4096, "this graph takes images [N, 1, 28, 28], got [1, 1, 4096, 4096]"),  # 30 s and 8.8 GB before
+])
+def test_a_graph_handed_another_shape_than_it_was_made_for_refuses_it(predict_tool, omniglot_aoti_artifact,
+                                                                      omniglot_images, tmp_path, fmt, side, said):
+    from test_hostile_input import resized_artifact
+
+    artifact = resized_artifact(omniglot_aoti_artifact, tmp_path, side)
+    support, queries = omniglot_images
+    run = run_tool(predict_tool, artifact, "--support", support, "--query", queries[0], "--format", fmt)
+    assert_refused(run, f"graph of {artifact} refused its inputs [", said, f"{artifact}/metadata.json (preprocess, input)")
+
+
+def test_an_aoti_package_without_its_input_shapes_is_refused(predict_tool, omniglot_aoti_artifact, omniglot_images,
+                                                             tmp_path):
+    from test_hostile_input import without_input_shapes
+
+    older = without_input_shapes(omniglot_aoti_artifact, tmp_path)
+    support, queries = omniglot_images
+    run = run_tool(predict_tool, older, "--support", support, "--query", queries[0], "--format", "aoti")
+    assert_refused(run, f"{older}/embedding.pt2 does not record the input shapes it was compiled for",
+                   "export the artifact again with metric-export --format aoti")

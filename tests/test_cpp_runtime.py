@@ -108,17 +108,6 @@ def test_omniglot_cpp_equals_python(predict_tool, omniglot_artifact, omniglot_im
     assert right >= 10, f"the shipped 1-shot model got only {right} of 15 queries right"
 
 
-@pytest.fixture(scope="module")
-def omniglot_aoti_artifact(data_root, tmp_path_factory) -> Path:
-    """The shipped 1-shot Omniglot model as AOTInductor packages (and TorchScript): about a minute of compiling."""
-    from conftest import SHIPPED_PROTONETS
-    from repmet.export.artifact_writer import export_artifact
-
-    out = tmp_path_factory.mktemp("artifacts") / "protonets_aoti"
-    export_artifact(str(SHIPPED_PROTONETS), out, ["torchscript", "aoti"], data_root=str(data_root), log=lambda _: None)
-    return out
-
-
 def test_omniglot_aoti_cpp_equals_python(predict_tool, omniglot_aoti_artifact, omniglot_images):
     """The C++ tool's default format is AOTInductor when the artifact has it."""
     support, queries = omniglot_images

@@ -307,7 +307,7 @@ def test_a_coco_support_file_with_duplicate_ids_infinite_boxes_or_paths_out_of_i
         load(coco_support(data_root, tmp_path, lambda d: d["images"][0].__setitem__("file_name", "link.jpg")))
     deep = tmp_path / "deep.json"
     deep.write_text('{"images": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    with pytest.raises(UserError, match="nested too deeply"):
+    with pytest.raises(UserError, match="nested more than 64 levels deep"):
         load(deep)
 
 
@@ -341,5 +341,115 @@ def test_metadata_nested_too_deeply_is_a_sentence(tmp_path):
 
     deep = tmp_path / "metadata.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(UserError, match="nested too deeply to be metadata; export again"):
+    with pytest.raises(UserError, match="nested more than 64 levels deep; export again"):
         read_json_object(deep, "export again")
+
+
+def test_preparing_a_large_photo_never_holds_it_as_float32(data_root):
+    """The detector's preprocessing reads only the rows its resize needs: a 4000 x 4000 photo (48 MB
+    as uint8, 192 MB as float32) costs well under its float32 size, and gives the numbers of the naive
+    arithmetic (normalise everything, then resize)."""
+    import tracemalloc
+
+    from repmet.runtime.detection_preprocess import prepare_detection_image, resize_bilinear, resized_size
+
+    photo = np.asarray(open_rgb(sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[0]))
+    large = np.asarray(Image.fromarray(photo).resize((4000, 4000), Image.BILINEAR))
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    tracemalloc.start()
+    prepared = prepare_detection_image(large, 320, 512, mean, std)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 96 * 2**20, f"{peak / 2**20:.0f} MB"  # half of the float32 photo; measured 48 MB (rows and temporaries)
+
+    small = large[::5, ::7]  # the naive arithmetic on a photo small enough for it
+    naive = (small.astype(np.float32).transpose(2, 0, 1) / 255.0 - np.float32(mean)[:, None, None]) \
+        / np.float32(std)[:, None, None]
+    height, width = resized_size(*small.shape[:2], 320, 512)
+    ours = prepare_detection_image(small, 320, 512, mean, std)
+    assert np.abs(ours.tensor[0, :, :height, :width] - resize_bilinear(naive, height, width)).max() < 1e-5
+    assert np.all(ours.tensor[0, :, height:, :] == 0) and np.all(ours.tensor[0, :, :, width:] == 0)
+    assert prepared.tensor.shape == ours.tensor.shape
+
+
+def resized_artifact(artifact, where, side: int = 4096):
+    """A copy of ``artifact`` whose metadata asks for side x side inputs everywhere (consistent
+    with itself, fingerprint recomputed as anyone can), while its graphs take 28 x 28."""
+    import json
+    import shutil
+
+    from repmet.runtime.fingerprint import fingerprint_of
+
+    copy = where / f"crop_{side}"
+    shutil.copytree(artifact, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    metadata["preprocess"].update(crop=side, resize_to=side)
+    metadata["input"].update(height=side, width=side)
+    metadata["embedding"]["fingerprint"] = fingerprint_of(metadata, {n: e["sha256"] for n, e in metadata["files"].items()})
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    return copy
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torchscript"])
+def test_metadata_asking_for_the_largest_crop_is_a_sentence_not_a_crash(omniglot_artifact, data_root, tmp_path,
+                                                                       backend):
+    from repmet.runtime import FewShotClassifier
+
+    artifact = resized_artifact(omniglot_artifact, tmp_path)
+    classifier = FewShotClassifier.load(artifact, backend=backend)
+    images = sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[:2]
+    with pytest.raises(UserError, match=r"refused images \[1, 1, 4096, 4096\].*metadata.json \(preprocess, input\) "
+                                        r"does not describe"):
+        classifier.enroll("a", [images[0]])
+
+
+@pytest.mark.parametrize("side", [14, 56])
+def test_an_aoti_package_refuses_inputs_of_another_shape_than_it_was_compiled_for(omniglot_aoti_artifact, data_root,
+                                                                                   tmp_path, side):
+    """Compiled code handed a 14 x 14 image where it was compiled for 28 x 28 reads past its buffers
+    (the process died: "double free or corruption"); the package's own record of its shapes stops it."""
+    from repmet.runtime import FewShotClassifier
+
+    classifier = FewShotClassifier.load(resized_artifact(omniglot_aoti_artifact, tmp_path, side), backend="aoti")
+    image = sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[0]
+    with pytest.raises(UserError, match=rf"refused images \[1, 1, {side}, {side}\] .*input 0 must be "
+                                        rf"\[1\.\.\d+, 1, 28, 28\], got \[1, 1, {side}, {side}\].*metadata.json"):
+        classifier.enroll("a", [image])
+
+
+def without_input_shapes(artifact, where):
+    """A copy of ``artifact`` whose embedding package was compiled as an older repmet did, without the
+    record of its input shapes (a small real network, compiled here in 15 s; sha256 and
+    fingerprint updated to match, as anyone can)."""
+    import hashlib
+    import json
+    import shutil
+
+    import torch
+    from torch._inductor import aoti_compile_and_package
+
+    from repmet.runtime.fingerprint import fingerprint_of
+
+    copy = where / "older_aoti"
+    shutil.copytree(artifact, copy)
+    metadata = json.loads((copy / "metadata.json").read_text())
+    package = copy / metadata["graphs"]["aoti"]["embedding"]
+    network = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(network, (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
+    package.unlink()
+    aoti_compile_and_package(program, package_path=str(package))
+    metadata["files"][package.name].update(sha256=hashlib.sha256(package.read_bytes()).hexdigest(),
+                                           bytes=package.stat().st_size)
+    metadata["embedding"]["fingerprint"] = fingerprint_of(metadata, {n: e["sha256"] for n, e in metadata["files"].items()})
+    (copy / "metadata.json").write_text(json.dumps(metadata))
+    return copy
+
+
+def test_an_aoti_package_without_its_input_shapes_is_refused_when_loaded(omniglot_aoti_artifact, tmp_path):
+    from repmet.runtime import FewShotClassifier
+
+    older = without_input_shapes(omniglot_aoti_artifact, tmp_path)
+    with pytest.raises(UserError, match=r"embedding.pt2 does not record the input shapes it was compiled for .*"
+                                        r"export the artifact again with metric-export --format aoti"):
+        FewShotClassifier.load(older, backend="aoti")

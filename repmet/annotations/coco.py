@@ -13,13 +13,14 @@ import numpy as np
 
 from repmet.annotations.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
 from repmet.errors import UserError
-from repmet.limits import MAX_JSON_BYTES
+from repmet.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, TOO_DEEP, nested_deeper_than
 
 
 def _read(annotation_file: Path) -> dict:
     try:
         if annotation_file.stat().st_size > MAX_JSON_BYTES:
-            raise UserError(f"COCO annotation file {annotation_file} is larger than {MAX_JSON_BYTES} bytes; split it")
+            raise UserError(f"COCO annotation file {annotation_file} is {annotation_file.stat().st_size} bytes, more "
+                            f"than the limit of {MAX_JSON_BYTES} for a JSON file; split it")
         data = json.loads(annotation_file.read_text())
     except FileNotFoundError:
         raise UserError(f"COCO annotation file {annotation_file} does not exist") from None
@@ -27,12 +28,14 @@ def _read(annotation_file: Path) -> dict:
         raise UserError(f"COCO annotation file {annotation_file} does not parse at line {exc.lineno}, column "
                         f"{exc.colno} ({exc.msg}); fix the file") from None
     except RecursionError:  # nesting thousands deep: no COCO file is
-        raise UserError(f"COCO annotation file {annotation_file} is nested too deeply to be a COCO file; fix the "
-                        f"file") from None
+        data = TOO_DEEP
     except (UnicodeDecodeError, OSError) as exc:
         raise UserError(f"cannot read COCO annotation file {annotation_file} ({exc}); fix the file") from None
     except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
         raise UserError(f"COCO annotation file {annotation_file} does not parse ({exc}); fix the file") from None
+    if data is TOO_DEEP or nested_deeper_than(data):
+        raise UserError(f"COCO annotation file {annotation_file} is nested more than {MAX_JSON_DEPTH} levels deep; "
+                        f"fix the file")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
                                                                                          "categories")):
         raise UserError(f"{annotation_file} is not a COCO detection file: it needs the lists 'images', "

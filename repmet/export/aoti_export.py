@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from repmet.export.aoti_input_shapes import package_options
 from repmet.models import DistanceHead, EmbeddingNet
 
 MAX_QUERIES = 4096
@@ -36,12 +37,13 @@ def export_aoti(embedding: EmbeddingNet, head: DistanceHead, example: torch.Tens
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # inductor's notes on the environment (no CUDA here, etc.)
         program = torch.export.export(embedding.eval().cpu(), (example,), dynamic_shapes=({0: batch},))
-        aoti_compile_and_package(program, package_path=str(folder / files["embedding"]))
+        aoti_compile_and_package(program, package_path=str(folder / files["embedding"]),
+                                 inductor_configs=package_options(program))
         embeddings = embedding(example)
         # 3 classes: a size of 1 would be specialised into the program
         representatives = embeddings[:1, None, :].expand(3, reps_per_class, -1).contiguous()
         program = torch.export.export(head.eval().cpu(), (embeddings, representatives),
                                       dynamic_shapes=({0: queries}, {0: classes}))
-        aoti_compile_and_package(program, package_path=str(folder / files["head"]))
+        aoti_compile_and_package(program, package_path=str(folder / files["head"]), inductor_configs=package_options(program))
     return {**files, "device": "cpu", "max_batch": max(max_batch, 2)}
 

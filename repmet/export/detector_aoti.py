@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
+from repmet.export.aoti_input_shapes import package_options
 from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 
 MAX_CLASSES = 10_000
@@ -31,8 +32,10 @@ def export_detector_aoti(model: GeneralizedRCNN, canvas: int, folder: Path) -> d
         warnings.simplefilter("ignore")
         program = torch.export.export(DetectionGraph(model, canvas).eval(), detection_inputs,
                                       dynamic_shapes=(None, None, {0: classes}))
-        aoti_compile_and_package(program, package_path=str(folder / files["detection"]))
+        aoti_compile_and_package(program, package_path=str(folder / files["detection"]),
+                                 inductor_configs=package_options(program))
         program = torch.export.export(BoxEmbeddingGraph(model).eval(), embedding_inputs,
                                       dynamic_shapes=(None, {0: count}))
-        aoti_compile_and_package(program, package_path=str(folder / files["box_embedding"]))
+        aoti_compile_and_package(program, package_path=str(folder / files["box_embedding"]),
+                                 inductor_configs=package_options(program))
     return {**files, "device": "cpu"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from repmet.export.input_guard import GuardedImageGraph, guarded
 from repmet.models import DistanceHead, EmbeddingNet
 
 
@@ -21,7 +22,8 @@ def export_torchscript(embedding: EmbeddingNet, head: DistanceHead, example: tor
         # off, the graph computes in full fp32 on every GPU, like the other backends (with it on,
         # CUDA embeddings differed from the CPU's by 1e-3 on an H200).
         with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-            traced = torch.jit.freeze(torch.jit.trace(embedding.eval(), example, check_trace=False))
+            traced = torch.jit.trace(embedding.eval(), example, check_trace=False)
+        traced = guarded(traced, GuardedImageGraph, example.shape[1:])
         traced.save(str(folder / "embedding.ts"))
         torch.jit.script(head.eval()).save(str(folder / "head.ts"))
     return {"embedding": "embedding.ts", "head": "head.ts"}

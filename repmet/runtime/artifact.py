@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from repmet.errors import UserError
-from repmet.limits import MAX_JSON_BYTES
+from repmet.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, TOO_DEEP, nested_deeper_than
 from repmet.formats import CLI_FORMATS, by_graph_key
 from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
                                             PATTERN_MEANINGS, SCHEMA_VERSION)
@@ -57,12 +57,15 @@ def read_json_object(path: Path, remedy: str) -> dict:
     Infinity (which Python's json reads by default) are refused: they are not JSON."""
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise UserError(f"{path} is larger than {MAX_JSON_BYTES} bytes, more than any metadata; {remedy}")
+            raise UserError(f"{path} is {path.stat().st_size} bytes, more than the limit of {MAX_JSON_BYTES} for a JSON "
+                            f"file; {remedy}")
         value = json.loads(path.read_text(), parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path} is not valid JSON ({exc}); {remedy}") from None
     except RecursionError:  # nested thousands deep
-        raise UserError(f"{path} is nested too deeply to be metadata; {remedy}") from None
+        value = TOO_DEEP
+    if value is TOO_DEEP or nested_deeper_than(value):
+        raise UserError(f"{path} is nested more than {MAX_JSON_DEPTH} levels deep; {remedy}")
     if not isinstance(value, dict):
         raise UserError(f"{path} does not hold a JSON object; {remedy}")
     return value
@@ -150,6 +153,12 @@ def _describe(error: ValidationError, meta_path: Path) -> str:
         return f"{meta_path}: {_join(key, missing)} is missing; {REMEDY}"
     reason = PATTERN_MEANINGS.get(error.validator_value, error.message) if error.validator == "pattern" \
         else error.message
+    # the limits of the table, in the C++ runtime's words
+    if error.validator in ("maxItems", "maxProperties"):
+        reason = f"{len(error.instance)} entries, more than the limit of {error.validator_value}"
+    if error.validator in ("minimum", "maximum", "type") and {"minimum", "maximum"} <= error.schema.keys() \
+            and error.schema.get("type") == "integer":
+        reason = f"it must be an integer from {error.schema['minimum']} to {error.schema['maximum']}"
     if "propertyNames" in error.schema_path:  # the offending thing is a key of the object at `key`
         return f"{meta_path}: {key} has the key {_short(error.instance)}, which is invalid ({reason}); {REMEDY}"
     return f"{meta_path}: {key or 'the top level'} = {_short(error.instance)} is invalid ({reason}); {REMEDY}"

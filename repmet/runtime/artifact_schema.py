@@ -33,7 +33,7 @@ PATTERN_MEANINGS = {
     FILE_NAME: "it must be a plain file name inside the artifact folder: no '/' or '\\', not starting with '.'",
 }
 
-from repmet.limits import MAX_CLASSES, MAX_FILES, MAX_REPS_PER_CLASS, MAX_SIDE  # noqa: E402  (one table)
+from repmet.limits import MAX_CLASSES, MAX_EMBEDDING_DIM, MAX_FILES, MAX_REPS_PER_CLASS, MAX_SIDE  # noqa: E402
 
 
 def _int(low: int, high: int) -> dict:
@@ -88,7 +88,7 @@ _EMBEDDING = {
     "type": "object",
     "required": ["dim", "normalized", *(["fingerprint"] if FINGERPRINT_REQUIRED else [])],
     "properties": {
-        "dim": _int(1, 65_536),
+        "dim": _int(1, MAX_EMBEDDING_DIM),
         "normalized": {"type": "boolean"},
         "fingerprint": {"type": "string", "pattern": HEX64},
         "output": {"type": "string"},

@@ -54,12 +54,22 @@ class PreparedImage:
 
 
 def prepare_detection_image(rgb: np.ndarray, min_size: int, max_size: int, mean, std) -> PreparedImage:
-    """``rgb [H, W, 3]`` uint8 -> the graph's input."""
+    """``rgb [H, W, 3]`` uint8 -> the graph's input.
+
+    The same numbers as normalising the whole image and then resizing it, computed only on the
+    rows the bilinear resize reads: a 8900 x 8900 photo never exists as float32 (3 GB)."""
     height, width = rgb.shape[:2]
-    image = rgb.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0)
-    image = (image - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
     new_height, new_width = resized_size(height, width, min_size, max_size)
-    resized = resize_bilinear(image, new_height, new_width)
+    mean = np.asarray(mean, np.float32)[:, None, None]
+    std = np.asarray(std, np.float32)[:, None, None]
+
+    def normalised(rows: np.ndarray) -> np.ndarray:  # uint8 [n, W, 3] -> float32 [3, n, W]
+        return (rows.astype(np.float32).transpose(2, 0, 1) / np.float32(255.0) - mean) / std
+
+    top, bottom, wy = _bilinear_axis(height, new_height)
+    left, right, wx = _bilinear_axis(width, new_width)
+    rows = normalised(rgb[top]) * (1 - wy)[None, :, None] + normalised(rgb[bottom]) * wy[None, :, None]
+    resized = rows[:, :, left] * (1 - wx)[None, None, :] + rows[:, :, right] * wx[None, None, :]
     side = detection_canvas_size(max_size)
     canvas = np.zeros((1, 3, side, side), np.float32)
     canvas[0, :, :new_height, :new_width] = resized

@@ -75,8 +75,8 @@ class FewShotDetector(GalleryServing):
             checked = _checked_boxes(boxes, prepared.original_size, name)
             boxes_so_far += len(checked)
             if boxes_so_far > MAX_BOXES_PER_ENROLL:
-                raise UserError(f"cannot enroll {label!r}: more than {MAX_BOXES_PER_ENROLL} boxes in one enroll; a "
-                                f"few boxes per class are what enrolling needs")
+                raise UserError(f"cannot enroll {label!r} from {boxes_so_far} boxes, more than the limit of "
+                                f"{MAX_BOXES_PER_ENROLL} in one enroll; a few boxes per class are what enrolling needs")
             with graph_errors(self.artifact.folder, self.backend.name, f"an image {list(prepared.tensor.shape)} "
                               f"and {len(checked)} boxes"):
                 rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))

@@ -23,7 +23,9 @@ def graph_errors(folder: Path, backend: str, what: str) -> Iterator[None]:
         raise UserError(f"the {backend} graphs of {folder} ran out of memory on {what}; give fewer or smaller "
                         f"images at a time") from None
     except Exception as exc:  # ONNX Runtime's errors derive from Exception only
-        lines = str(exc).strip().splitlines()
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        if lines and "failed in the TorchScript interpreter" in lines[0]:
+            lines = lines[-1:]  # the interpreter's own error comes last, after the TorchScript traceback
         reason = f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
         raise UserError(f"the {backend} graphs of {folder} refused {what} ({reason}); {Path(folder) / 'metadata.json'} "
                         f"(preprocess, input) does not describe what the graphs take: export the artifact again") \

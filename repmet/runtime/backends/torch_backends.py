@@ -68,13 +68,14 @@ def load_aoti_packages(paths: list[Path], device: str) -> list:
     from torch._inductor import aoti_load_package
 
     from repmet.errors import UserError
+    from repmet.runtime.backends.aoti_shapes import CheckedPackage
 
     if device != "cpu":
         raise UserError(f"the aoti graphs in {paths[0].parent} were compiled for the CPU; use device='cpu' or "
                         f"another backend")
     # its "No CUDA runtime is found" note is noise for a CPU package
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-    return [aoti_load_package(str(path)) for path in paths]
+    return [CheckedPackage(aoti_load_package(str(path)), path) for path in paths]
 
 
 class AotiBackend(Backend):

@@ -253,6 +253,13 @@ Artifact Artifact::open(const std::string& folder) {
     }
     const json& files = check.at("files");
     if (!files.is_object()) check.invalid("files", files, "it must be an object");
+    for (const char* key : {"files", "class_names"}) {  // the limits table, as the Python schema applies it
+      const json& listed = check.at(key);
+      const std::size_t limit = std::string(key) == "files" ? limits::kMaxFiles : limits::kMaxClasses;
+      if ((listed.is_object() || listed.is_array()) && listed.size() > limit) {
+        check.invalid(key, listed, std::to_string(listed.size()) + " entries, more than the limit of " + std::to_string(limit));
+      }
+    }
     // every file the runtime may load is listed with its sha256 (checked below)
     std::vector<std::pair<std::string, std::string>> referenced;
     const json& graphs = check.at("graphs");

@@ -96,9 +96,9 @@ void FewShotDetector::enroll_unchecked(const std::string& label, const std::vect
   std::size_t boxes = 0;
   for (const BoxedImage& example : examples) boxes += example.boxes.size();
   if (boxes > static_cast<std::size_t>(limits::kMaxBoxesPerEnroll)) {
-    fail("cannot enroll '" + label + "' from " + std::to_string(boxes) + " boxes; the limit is " +
-         std::to_string(limits::kMaxBoxesPerEnroll) + " boxes per class (k-means keeps " +
-         std::to_string(artifact_.reps_per_class()) + " representatives of them anyway)");
+    fail("cannot enroll '" + label + "' from " + std::to_string(boxes) + " boxes, more than the limit of " +
+         std::to_string(limits::kMaxBoxesPerEnroll) + " in one enroll; a few boxes per class are what enrolling needs (k-means "
+         "keeps " + std::to_string(artifact_.reps_per_class()) + " representatives of them anyway)");
   }
   std::vector<float> embeddings;
   int count = 0;

@@ -117,7 +117,9 @@ std::string label_problem(const std::string& label) {
     const int32_t c = next_code_point(label, i);
     if (c < 0) return "a label must be UTF-8 text; this one is not";
     if (++chars > limits::kMaxLabelChars) {
-      return "a label may have at most " + std::to_string(limits::kMaxLabelChars) + " characters";
+      for (size_t rest = i; rest < label.size() && next_code_point(label, rest) >= 0;) ++chars;
+      return "a label may have at most " + std::to_string(limits::kMaxLabelChars) + " characters, got " +
+             std::to_string(chars) + " (" + shown + ")";
     }
     if (c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029) {
       char code[8];

@@ -1,11 +1,50 @@
 #include "graph_pair.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
 #include "repmet/errors.h"
 
 namespace repmet {
 namespace {
+
+// The key that repmet's exporter stores each AOTInductor package's input shapes under (as JSON:
+// one list per input, each size an integer or [lo, hi]); repmet/export/aoti_input_shapes.py.
+const char* const kInputShapesKey = "repmet.input_shapes";
+
+std::vector<std::vector<std::pair<int64_t, int64_t>>> stored_input_shapes(
+    torch::inductor::AOTIModelPackageLoader& package, const std::string& path) {
+  const std::string refusal = path + " does not record the input shapes it was compiled for (an older repmet made "
+                              "it, or it was edited); export the artifact again with metric-export --format aoti";
+  const auto metadata = package.get_metadata();
+  const auto entry = metadata.find(kInputShapesKey);
+  if (entry == metadata.end()) fail(refusal);
+  const nlohmann::json shapes = nlohmann::json::parse(entry->second, nullptr, /*allow_exceptions=*/false);
+  if (!shapes.is_array()) fail(refusal);
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> result;
+  for (const auto& shape : shapes) {
+    if (!shape.is_array()) fail(refusal);
+    auto& sizes = result.emplace_back();
+    for (const auto& size : shape) {
+      if (size.is_number_integer()) {
+        sizes.emplace_back(size.get<int64_t>(), size.get<int64_t>());
+      } else if (size.is_array() && size.size() == 2 && size[0].is_number_integer() && size[1].is_number_integer()) {
+        sizes.emplace_back(size[0].get<int64_t>(), size[1].get<int64_t>());
+      } else {
+        fail(refusal);
+      }
+    }
+  }
+  return result;
+}
+
+std::string shape_text(const std::vector<std::pair<int64_t, int64_t>>& shape) {
+  std::string text;
+  for (const auto& [low, high] : shape) {
+    text += (text.empty() ? "" : ", ") + (low == high ? std::to_string(low) : std::to_string(low) + ".." + std::to_string(high));
+  }
+  return "[" + text + "]";
+}
 
 torch::Device parse_device(const std::string& device) {
   std::optional<torch::Device> parsed;
@@ -42,11 +81,14 @@ std::unique_ptr<GraphPair> GraphPair::load(const Artifact& artifact, const std::
     try {
       if (pair->format_ == "aoti") {
         pair->compiled_[i] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+        pair->compiled_shapes_[i] = stored_input_shapes(*pair->compiled_[i], path);
       } else {
         // straight onto the device: a frozen graph's weights are constants that .to() would leave behind
         pair->scripted_[i] = torch::jit::load(path, pair->device_);
         pair->scripted_[i].eval();
       }
+    } catch (const Error&) {
+      throw;
     } catch (const std::exception& error) {  // c10::Error, or std::runtime_error from the AOTInductor loader
       fail("cannot load the " + pair->format_ + " graphs of " + artifact.folder() + " (" + brief(error.what()) +
            "); export it again with metric-export --format " + pair->format_);
@@ -67,7 +109,20 @@ std::vector<torch::Tensor> GraphPair::run(int which, const std::vector<torch::Te
 std::vector<torch::Tensor> GraphPair::run_unchecked(int which, const std::vector<torch::Tensor>& inputs) {
   std::vector<torch::Tensor> on_device;
   for (const auto& input : inputs) on_device.push_back(input.to(device_));
-  if (format_ == "aoti") return compiled_[which]->run(on_device);
+  if (format_ == "aoti") {
+    const auto& shapes = compiled_shapes_[which];
+    bool fits = shapes.size() == on_device.size();
+    for (std::size_t i = 0; fits && i < shapes.size(); ++i) {
+      fits = static_cast<std::size_t>(on_device[i].dim()) == shapes[i].size();
+      for (std::size_t d = 0; fits && d < shapes[i].size(); ++d) {
+        fits = on_device[i].size(d) >= shapes[i][d].first && on_device[i].size(d) <= shapes[i][d].second;
+      }
+      // not an Error: run() adds which graph, the shapes given and what to do
+      if (!fits) throw std::invalid_argument("the package takes input " + std::to_string(i) + " as " + shape_text(shapes[i]));
+    }
+    if (!fits) throw std::invalid_argument("the package takes " + std::to_string(shapes.size()) + " inputs");
+    return compiled_[which]->run(on_device);
+  }
   std::vector<torch::IValue> arguments(on_device.begin(), on_device.end());
   torch::IValue result = scripted_[which].forward(arguments);
   if (result.isTensor()) return {result.toTensor()};

@@ -5,6 +5,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
@@ -38,6 +39,10 @@ class GraphPair {
   std::array<std::string, 2> roles_;
   std::array<torch::jit::Module, 2> scripted_;
   std::array<std::unique_ptr<torch::inductor::AOTIModelPackageLoader>, 2> compiled_;
+  // per AOTInductor package, its inputs' sizes as [lo, hi] (lo == hi when fixed), read from the
+  // package's own metadata: compiled code handed another shape reads past its buffers
+  using Shape = std::vector<std::pair<int64_t, int64_t>>;
+  std::array<std::vector<Shape>, 2> compiled_shapes_;
 };
 
 }  // namespace repmet

@@ -162,7 +162,9 @@ NpzFile::Member parse_npy_header(const uint8_t* bytes, std::size_t available, co
     bytes_total = dim == 0 ? 0 : std::min<uint64_t>(bytes_total * static_cast<uint64_t>(dim), kMaxMemberBytes + 1);
   }
   member.header_bytes = start + header_len;
-  if (bytes_total > kMaxMemberBytes) bad("declares an array of more than " + std::to_string(kMaxMemberBytes) + " bytes");
+  if (bytes_total > static_cast<uint64_t>(limits::kMaxGalleryBytes)) {
+    bad("declares an array of more than the limit of " + std::to_string(limits::kMaxGalleryBytes) + " bytes");
+  }
   member.bytes = member.header_bytes + bytes_total;
   return member;
 }
@@ -305,8 +307,9 @@ NpzFile::NpzFile(const std::string& path) : path_(path), zip_(read_file(path)) {
     const std::string where = "gallery " + path + " (" + name + ")";
     // sizes first: nothing is allocated or inflated for a member that declares too much
     if (unpacked > kMaxMemberBytes) {
+      // in the table's terms (its header, at most kMaxHeader bytes, is not counted against the limit)
       fail(where + " declares " + std::to_string(unpacked) + " bytes, more than the limit of " +
-           std::to_string(kMaxMemberBytes) + "; " + kRemedy);
+           std::to_string(limits::kMaxGalleryBytes) + " for a gallery's arrays; " + kRemedy);
     }
     if (local > zip.size() || zip.size() - local < 30 || read_le(&zip[local], 4) != 0x04034b50) {
       not_npz(path, "a damaged zip entry");

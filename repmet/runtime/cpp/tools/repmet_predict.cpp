@@ -156,6 +156,25 @@ class CocoReader {
   fs::path file_;
 };
 
+// folder / name, which must stay inside folder (no absolute name, no "..", no link out of it): an
+// annotation file from someone else must not make the program read elsewhere (as metric-predict).
+fs::path confined(const fs::path& folder, const std::string& name, const std::string& where, const fs::path& file) {
+  const fs::path path = folder / name;
+  std::error_code no_throw;
+  const fs::path inside = fs::weakly_canonical(folder, no_throw);
+  const fs::path resolved = no_throw ? fs::path() : fs::weakly_canonical(path, no_throw);
+  bool within = !no_throw && !fs::path(name).is_absolute() && !name.empty();
+  if (within) {
+    auto [end, unused] = std::mismatch(inside.begin(), inside.end(), resolved.begin(), resolved.end());
+    within = end == inside.end() && resolved != inside;
+  }
+  if (!within) {
+    repmet::fail(file.string() + ": " + where + ": file_name '" + name + "' points outside the image folder " +
+                 folder.string() + "; image files must lie inside it (copy them there)");
+  }
+  return path;
+}
+
 // {class: its boxed images} of a COCO JSON support file, in metric-predict's order: by image,
 // classes sorted by name; crowd boxes are left out, boxes are clipped to the image.
 std::vector<std::pair<std::string, std::vector<repmet::BoxedImage>>> support_boxes(const fs::path& file) {
@@ -201,7 +220,7 @@ std::vector<std::pair<std::string, std::vector<repmet::BoxedImage>>> support_box
     const std::string where = "images[" + std::to_string(i) + "]";
     const int64_t id = coco.id(record, "id", where);
     if (!seen.insert(id).second) coco.invalid(where, "repeats the image id " + std::to_string(id));
-    fs::path path = file.parent_path() / "images" / coco.text(record, "file_name", where);
+    fs::path path = confined(file.parent_path() / "images", coco.text(record, "file_name", where), where, file);
     const float width = coco.positive(record, "width", where), height = coco.positive(record, "height", where);
     if (!fs::is_regular_file(path, no_throw)) {
       repmet::fail(file.string() + " names " + path.string() + ", which does not exist; add the image or remove the entry");
