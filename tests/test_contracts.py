@@ -115,3 +115,44 @@ def test_one_format_table_serves_export_and_runtime():
     assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt", "aoti")
     assert RUNTIME_BACKENDS == BACKENDS == ("torch", "torchscript", "onnxruntime", "tensorrt", "aoti")
     assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt", "aoti"}
+
+
+def test_every_name_table_is_one_registry_helper():
+    """Models, detection and region backbones, methods, losses and distances are all looked up
+    through repmet.registry.Registry: one way to register, list and refuse a name."""
+    from repmet.losses import LOSSES
+    from repmet.methods.registry import METHODS
+    from repmet.models.detection.backbones import DETECTION_BACKBONES, REGION_BACKBONES
+    from repmet.models.registry import MODELS
+    from repmet.ops.distances import DISTANCES
+    from repmet.registry import Registry
+
+    tables = {"model": MODELS, "method": METHODS, "loss": LOSSES, "distance": DISTANCES,
+              "detection backbone": DETECTION_BACKBONES, "region backbone": REGION_BACKBONES}
+    for kind, registry in tables.items():
+        assert isinstance(registry, Registry) and registry.kind == kind
+        assert registry.names() == sorted(registry.names()) and registry.names()
+        with pytest.raises(UserError, match=rf"^config.yaml: unknown {kind} 'nope'; available: "
+                                            rf"{', '.join(registry.names())}$"):
+            registry.get("nope", "config.yaml")
+    assert {"conv4", "efficientnet_lite0"} <= set(MODELS.names())
+    assert DETECTION_BACKBONES.names() == ["efficientnet_lite0", "resnet50"]
+
+
+def test_a_registry_registers_once_and_loads_its_builtins_on_first_lookup():
+    from repmet.registry import Registry
+
+    loaded = []
+    registry = Registry("widget", lambda: (loaded.append(True), registry.register("builtin", 1)))
+    registry.register("mine", 2)
+    assert loaded == []  # registering never loads the built-ins
+    assert registry.get("builtin") == 1 and registry.names() == ["builtin", "mine"] and loaded == [True]
+    assert "mine" in registry and "other" not in registry and loaded == [True]
+    with pytest.raises(ValueError, match="widget name 'mine' is registered twice"):
+        registry.register("mine", 3)
+
+    @registry.register("decorated")
+    def factory():
+        return 4
+
+    assert registry.get("decorated")() == 4

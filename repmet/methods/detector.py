@@ -22,12 +22,9 @@ from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from repmet.errors import UserError
 from repmet.methods.base import EvalRequest, Method, TrainedGallery
 from repmet.methods.registry import register_method
-from repmet.models import build_backbone, create_model, input_normalization
-from repmet.models.detection import DetectorSize, Lite0FPN, build_repmet_faster_rcnn
-from repmet.models.detection.resnet_fpn import resnet50_fpn
-
-BACKBONES = ("efficientnet_lite0", "resnet50")  # the CPU configs' and the paper-sized GPU configs'
-REGION_BACKBONES = ("efficientnet_lite0",)  # frozen ImageNet classifiers that embed cropped regions
+from repmet.models import create_model, input_normalization
+from repmet.models.detection import DetectorSize, build_repmet_faster_rcnn
+from repmet.models.detection.backbones import DETECTION_BACKBONES, REGION_BACKBONES
 
 
 @dataclass
@@ -135,18 +132,19 @@ class RepMetDetector(Method):
         if d.max_size < d.min_size:
             raise UserError(f"{source}: detection.max_size ({d.max_size}) is smaller than detection.min_size "
                             f"({d.min_size})")
-        if config.model.name not in BACKBONES:
-            raise UserError(f"{source}: the detector's backbone (model.name) is one of {', '.join(BACKBONES)}, "
-                            f"not {config.model.name!r}")
+        if config.model.name not in DETECTION_BACKBONES:
+            raise UserError(f"{source}: the detector's backbone (model.name) is one of "
+                            f"{', '.join(DETECTION_BACKBONES.names())}, not {config.model.name!r}")
         if d.region_backbone not in REGION_BACKBONES:
-            raise UserError(f"{source}: detection.region_backbone is one of {', '.join(REGION_BACKBONES)}, "
+            raise UserError(f"{source}: detection.region_backbone is one of {', '.join(REGION_BACKBONES.names())}, "
                             f"not {d.region_backbone!r}")
         if config.loss.distance != "sqeuclidean":
             raise UserError(f"{source}: the detector's regions are unit vectors compared by squared Euclidean "
                             f"distance; loss.distance must be sqeuclidean, not {config.loss.distance!r}")
-        if config.model.name == "resnet50" and d.trainable_blocks > 5:
-            raise UserError(f"{source}: detection.trainable_blocks counts ResNet-50 stages for this backbone (0-5), "
-                            f"got {d.trainable_blocks}")
+        backbone = DETECTION_BACKBONES.get(config.model.name)
+        if d.trainable_blocks > backbone.max_trainable_blocks:
+            raise UserError(f"{source}: detection.trainable_blocks counts {backbone.blocks} for this backbone "
+                            f"(0-{backbone.max_trainable_blocks}), got {d.trainable_blocks}")
 
     def size(self, config: ExperimentConfig) -> DetectorSize:
         d = config.detection
@@ -157,12 +155,8 @@ class RepMetDetector(Method):
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         d, m = config.detection, config.model
-        if m.name == "resnet50":
-            backbone = resnet50_fpn(m.pretrained and pretrained, m.weights if pretrained else None, d.trainable_blocks,
-                                    d.fpn_channels)
-        else:
-            backbone = Lite0FPN(build_backbone(m, pretrained), d.fpn_channels, d.trainable_blocks)
-        region_backbone = create_model(d.region_backbone, pretrained=pretrained)
+        backbone = DETECTION_BACKBONES.get(m.name).build(m, pretrained, d.trainable_blocks, d.fpn_channels)
+        region_backbone = create_model(REGION_BACKBONES.get(d.region_backbone), pretrained=pretrained)
         mean, std = input_normalization(m.name)
         region_mean, region_std = input_normalization(d.region_backbone)
         return build_repmet_faster_rcnn(backbone, region_backbone, len(class_names), d.reps_per_class, d.sigma, mean,

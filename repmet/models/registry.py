@@ -1,16 +1,25 @@
-"""A name -> constructor registry, so configs name models and code never branches on names."""
+"""The model registry (``model.name`` in a config), on :class:`repmet.registry.Registry`: a name ->
+its constructor and the input normalisation its pretrained weights expect."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
-from repmet.errors import UserError
+from repmet.registry import Registry
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
-_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
 IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # torchvision's weights
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    factory: Callable[..., nn.Module]
+    normalization: tuple[tuple[float, ...], tuple[float, ...]]  # (mean, std) of [0, 1] RGB inputs
+
+
+MODELS: Registry[RegisteredModel] = Registry("model")
 
 
 def register_model(name: str, normalization: tuple[tuple[float, ...], tuple[float, ...]] = IMAGENET_NORMALIZATION
@@ -18,28 +27,21 @@ def register_model(name: str, normalization: tuple[tuple[float, ...], tuple[floa
     """``normalization``: the ``(mean, std)`` of [0, 1] RGB inputs that the model's pretrained
     weights were trained with."""
     def decorator(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _MODELS:
-            raise ValueError(f"model name {name!r} is registered twice")
-        _MODELS[name] = factory
-        _NORMALIZATION[name] = normalization
+        MODELS.register(name, RegisteredModel(factory, normalization))
         return factory
 
     return decorator
 
 
 def available_models() -> list[str]:
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered model, e.g. ``create_model("conv4", in_channels=1)``."""
-    if name not in _MODELS:
-        raise UserError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    return _MODELS[name](**kwargs)
+    return MODELS.get(name).factory(**kwargs)
 
 
 def input_normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """``(mean, std)`` that the pretrained weights of model ``name`` expect."""
-    if name not in _NORMALIZATION:
-        raise UserError(f"unknown model {name!r}; available: {', '.join(available_models())}")
-    return _NORMALIZATION[name]
+    return MODELS.get(name).normalization

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from repmet.errors import UserError
+from repmet.registry import Registry
 
 
 def squared_euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -53,11 +53,11 @@ class CosineDistance(Distance):
         return cosine(a, b)
 
 
-_DISTANCES = {cls.name: cls for cls in (SquaredEuclideanDistance, CosineDistance)}
-DISTANCE_NAMES = tuple(sorted(_DISTANCES))
+DISTANCES: Registry[type[Distance]] = Registry("distance")
+for _distance in (SquaredEuclideanDistance, CosineDistance):
+    DISTANCES.register(_distance.name, _distance)
+DISTANCE_NAMES = tuple(DISTANCES.names())
 
 
 def create_distance(name: str) -> Distance:
-    if name not in _DISTANCES:
-        raise UserError(f"unknown distance {name!r}; available: {', '.join(DISTANCE_NAMES)}")
-    return _DISTANCES[name]()
+    return DISTANCES.get(name)()

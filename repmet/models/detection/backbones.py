@@ -1,0 +1,44 @@
+"""The detector's feature-pyramid backbones by name (``model.name`` of a detection config), on
+:class:`repmet.registry.Registry`: each builds a torchvision ``BackboneWithFPN``-like module from
+the model section and says how many blocks of it can train (``detection.trainable_blocks``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from repmet.registry import Registry
+
+
+@dataclass(frozen=True)
+class DetectionBackbone:
+    # (model section, pretrained, trainable_blocks, fpn_channels) -> the pyramid
+    build: Callable[..., nn.Module]
+    max_trainable_blocks: int
+    blocks: str  # what trainable_blocks counts, in words
+
+
+def _lite0_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int) -> nn.Module:
+    from repmet.models.detection.lite0_fpn import Lite0FPN
+    from repmet.models.factory import build_backbone
+
+    return Lite0FPN(build_backbone(model, pretrained), fpn_channels, trainable_blocks)
+
+
+def _resnet50_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int) -> nn.Module:
+    from repmet.models.detection.resnet_fpn import resnet50_fpn
+
+    return resnet50_fpn(model.pretrained and pretrained, model.weights if pretrained else None, trainable_blocks,
+                        fpn_channels)
+
+
+DETECTION_BACKBONES: Registry[DetectionBackbone] = Registry("detection backbone")
+# the CPU configs' and the paper-sized GPU configs'
+DETECTION_BACKBONES.register("efficientnet_lite0", DetectionBackbone(_lite0_fpn, 16, "EfficientNet-Lite0 blocks"))
+DETECTION_BACKBONES.register("resnet50", DetectionBackbone(_resnet50_fpn, 5, "ResNet-50 stages"))
+
+# frozen ImageNet classifiers (repmet.models registry names) that embed cropped regions
+REGION_BACKBONES: Registry[str] = Registry("region backbone")
+REGION_BACKBONES.register("efficientnet_lite0", "efficientnet_lite0")
