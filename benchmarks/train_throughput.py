@@ -17,7 +17,7 @@ import torch
 
 from repmet.data import gather_episode
 from repmet.config import load_config
-from repmet.train.trainer import EpisodicTrainer
+from repmet.train.episodic_trainer import EpisodicTrainer
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ import torch
 
 from repmet.models.representatives import RepresentativesHead
 from repmet.losses.magnet import MagnetLoss
-from repmet.losses.repmet import RepMetLoss
+from repmet.losses.repmet_loss import RepMetLoss
 
 
 def naive_repmet(embeddings, labels, reps, num_classes, k, sigma, alpha, ce_weight, margin_weight):

@@ -12,7 +12,7 @@ from conftest import script
 from repmet.checkpoint import load_checkpoint
 from repmet.config import config_from_dict
 from repmet.methods import get_method
-from repmet.train.trainer import EpisodicTrainer
+from repmet.train.episodic_trainer import EpisodicTrainer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY = {

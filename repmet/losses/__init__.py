@@ -6,7 +6,7 @@ from repmet.ops.distances import create_distance
 from repmet.losses.base import BatchResult, EpisodeResult, EpisodicLoss
 from repmet.losses.magnet import MagnetLoss
 from repmet.losses.prototypical import PrototypicalLoss
-from repmet.losses.repmet import RepMetLoss
+from repmet.losses.repmet_loss import RepMetLoss
 
 from repmet.registry import Registry
 

@@ -5,7 +5,7 @@ its config section dataclass, if it has settings) and calls ``register_method``,
 import below.
 """
 
-from repmet.methods import detector, magnet, protonets, repmet  # noqa: F401  (register the built-in methods)
+from repmet.methods import detector, magnet, protonets, repmet_classifier  # noqa: F401  (register the built-in methods)
 from repmet.methods.base import BatchLearner, EvalRequest, Method, TrainedGallery
 from repmet.methods.registry import available_methods, get_method, register_method
 from repmet.methods.trained import TrainedModel, describe, open_checkpoint

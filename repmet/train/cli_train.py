@@ -12,7 +12,7 @@ from repmet.methods import get_method
 from repmet.train.batch_trainer import BatchTrainer
 from repmet.train.detection_trainer import DetectionTrainer
 from repmet.train.distributed import teardown_distributed
-from repmet.train.trainer import EpisodicTrainer
+from repmet.train.episodic_trainer import EpisodicTrainer
 
 TRAINERS = {"episodic": EpisodicTrainer, "batch": BatchTrainer, "detection": DetectionTrainer}  # Method.trainer -> the loop that trains it
 
