@@ -21,7 +21,8 @@ import torch
 from repmet.annotations import load_voc_detection
 from repmet.data import default_data_root
 from repmet.data.detection import sample_support
-from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives, region_recall
+from repmet.evaluate.region_detections import detect_cached, region_recall
+from repmet.methods.detector_regions import cache_regions, enrolled_representatives
 from repmet.evaluate.detection_ap import detection_ap
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes

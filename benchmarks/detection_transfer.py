@@ -32,7 +32,8 @@ from repmet.annotations import load_coco_detection, load_voc_detection
 from repmet.data import default_data_root
 from repmet.data.detection import sample_support
 from repmet.evaluate.confidence import mean_and_ci95
-from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives, region_recall
+from repmet.evaluate.region_detections import detect_cached, region_recall
+from repmet.methods.detector_regions import cache_regions, enrolled_representatives
 from repmet.evaluate.detection_ap import detection_ap, precision_recall_at
 from repmet.evaluate.linear_finetune_baseline import (detect_with_linear_classifier, fine_tune_linear_classifier,
                                                       support_region_features)

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from repmet.data.detection import sample_support
-from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives
+from repmet.evaluate.region_detections import detect_cached
+from repmet.methods.detector_regions import cache_regions, enrolled_representatives
 from repmet.imaging import open_rgb
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes, load_detection_split

@@ -11,7 +11,7 @@ import torch
 from conftest import SHIPPED_DETECTOR
 from repmet.data.detection import load_voc_detection, sample_support
 from repmet.errors import UserError
-from repmet.evaluate.detection import enrolled_representatives, image_tensor
+from repmet.methods.detector_regions import enrolled_representatives, image_tensor
 from repmet.evaluate.detection_match import unmatched_detections
 from repmet.methods import open_checkpoint
 from repmet.runtime import Artifact, FewShotClassifier, FewShotDetector

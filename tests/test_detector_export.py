@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from repmet.data.detection import SupportBox
-from repmet.evaluate.detection import embed_boxes, image_tensor
+from repmet.methods.detector_regions import embed_boxes, image_tensor
 from repmet.evaluate.detection_match import unmatched_detections
 from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
 from repmet.export.detector_onnx import export_detector_onnx

@@ -111,7 +111,8 @@ def test_region_recall_counts_the_boxes_a_region_covers_in_the_images_own_pixels
     from pathlib import Path
 
     from repmet.annotations import BoxedImage, DetectionSplit
-    from repmet.evaluate.detection import CachedRegions, region_recall
+    from repmet.evaluate.region_detections import region_recall
+    from repmet.methods.detector_regions import CachedRegions
 
     # the regions live in a half-size resized image; the boxes in the original pixels
     image = BoxedImage(Path("a.jpg"), 200, 100, np.array([[0, 0, 40, 40], [100, 50, 180, 90], [10, 60, 30, 80]],

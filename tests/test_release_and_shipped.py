@@ -73,7 +73,8 @@ def test_the_shipped_detector_finds_novel_classes_from_five_boxes_on_real_test_i
     novel and base AP50 above bounds well under what was measured here (40.2 and 44.1; the README's
     10 episodes on all 378 images: 36.6 and 43.3)."""
     from repmet.data.detection import DetectionSplit, sample_support
-    from repmet.evaluate.detection import cache_regions, detect_cached, enrolled_representatives
+    from repmet.evaluate.region_detections import detect_cached
+    from repmet.methods.detector_regions import cache_regions, enrolled_representatives
     from repmet.evaluate.detection_ap import detection_ap
     from repmet.methods.detector import base_novel_classes, load_detection_split
 

@@ -14,7 +14,8 @@ from torch import nn
 from torchvision.ops import box_iou
 
 from repmet.data.detection import SupportBox
-from repmet.evaluate.detection import CachedRegions, canvas_regions, image_tensor, to_canvas, to_image_detections
+from repmet.evaluate.region_detections import to_image_detections
+from repmet.methods.detector_regions import CachedRegions, canvas_regions, image_tensor, to_canvas
 from repmet.evaluate.detection_ap import ImageDetections
 from repmet.models.detection.region_scoring import detections
 

@@ -94,7 +94,7 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
                     log: Callable[[str], None]) -> dict:
     """Each exported format on real test images against eager PyTorch; raises when one disagrees."""
     from repmet.data.detection import SupportBox
-    from repmet.evaluate.detection import embed_boxes, image_tensor
+    from repmet.methods.detector_regions import embed_boxes, image_tensor
     from repmet.evaluate.detection_match import unmatched_detections
     from repmet.imaging import open_rgb
     from repmet.methods.detector import load_detection_split

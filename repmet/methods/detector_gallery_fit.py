@@ -15,7 +15,7 @@ from torchvision.ops import box_iou
 from tqdm import tqdm
 
 from repmet.data.detection import BaseTrainingImage
-from repmet.evaluate.detection import canvas_regions, image_tensor, to_canvas
+from repmet.methods.detector_regions import canvas_regions, image_tensor, to_canvas
 from repmet.ops.kmeans import padded_centres
 
 BACKGROUND_IOU = 0.3

@@ -18,7 +18,7 @@ from repmet.checkpoint import last_checkpoint
 from repmet.config import ExperimentConfig
 from repmet.data.detection import BaseTrainingImage
 from repmet.errors import UserError
-from repmet.evaluate.detection import image_tensor
+from repmet.methods.detector_regions import image_tensor
 from repmet.methods import describe, get_method
 from repmet.train.distributed import single_process
 from repmet.train.optim import build_optimizer, build_scheduler, require_finite_loss
