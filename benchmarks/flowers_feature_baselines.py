@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from repmet.config import load_config
+from repmet.methods.config_loading import load_config
 from repmet.data import load_labeled_split
 from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy, raw_backbone_features
 from repmet.evaluate.fewshot import fewshot_episodes

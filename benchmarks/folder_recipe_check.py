@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from repmet.config import load_config
+from repmet.methods.config_loading import load_config
 from repmet.data import load_labeled_classes
 from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy, raw_backbone_features
 from repmet.methods import get_method

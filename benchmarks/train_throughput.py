@@ -16,7 +16,7 @@ import time
 import torch
 
 from repmet.data import gather_episode
-from repmet.config import load_config
+from repmet.methods.config_loading import load_config
 from repmet.train.episodic_trainer import EpisodicTrainer
 
 

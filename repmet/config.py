@@ -183,8 +183,10 @@ def shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
-    """Read a YAML experiment and apply ``key.sub=value`` overrides."""
+def read_config_file(path: str | Path, overrides: typing.Sequence[str] = ()) -> dict[str, Any]:
+    """The YAML mapping in ``path`` with ``key.sub=value`` overrides applied, unchecked: the
+    method registry checks it (:func:`repmet.methods.config_loading.load_config`), since the
+    sections a config may hold depend on its method, and this module imports no method."""
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(), Loader=ConfigLoader)
@@ -197,30 +199,7 @@ def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> Exper
         raise UserError(f"config file {path} must hold a mapping of keys, got {type(raw).__name__}")
     for override in overrides:
         _apply_override(raw, override)
-    return config_from_dict(raw, source=str(path))
-
-
-def config_from_dict(raw: dict[str, Any], source: str = "<dict>") -> ExperimentConfig:
-    """Parse and check ``raw``. Sections owned by methods come from the method registry; the
-    chosen method's section gets its defaults when absent."""
-    from repmet.methods.registry import get_method, method_sections  # methods import this module
-
-    if not isinstance(raw, dict):
-        raise UserError(f"{source}: the top level must be a mapping, got {shown(raw)}")
-    owned = method_sections()
-    common = {key: value for key, value in raw.items() if key not in owned}
-    config = _build(ExperimentConfig, common, prefix="", source=source)
-    method = get_method(config.method, where=f"{source}: key 'method'")
-    for name, section_class in owned.items():
-        if name in raw:
-            section = _build(section_class, raw[name], prefix=f"{name}.", source=source)  # checked either way
-            if name == method.section:
-                config.sections[name] = section
-        elif name == method.section:
-            config.sections[name] = section_class()
-    # Sections of other methods are checked but not kept: checkpoints of version 1 carried them all.
-    method.check_config(config, source)
-    return config
+    return raw
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
@@ -237,7 +216,7 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     node[parts[-1]] = value
 
 
-def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+def build_section(cls: type, raw: Any, prefix: str, source: str) -> Any:
     where = f"section {prefix[:-1]!r}" if prefix else "the top level"
     if not isinstance(raw, dict):
         raise UserError(f"{source}: {where} must be a mapping, got {shown(raw)}")
@@ -253,7 +232,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     for name, value in raw.items():
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, f"{prefix}{name}.", source)
+            values[name] = build_section(hint, value, f"{prefix}{name}.", source)
         else:
             values[name] = _check_type(value, hint, f"{prefix}{name}", source)
             _check_range(values[name], fields[name].metadata, f"{prefix}{name}", source)

@@ -84,7 +84,7 @@ def flowers_checkpoint(data_root, tmp_path_factory) -> Path:
     untrained head and 3 representatives for each of 4 Flowers classes."""
     from repmet.checkpoint import save_checkpoint
     from repmet.methods import get_method
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml",
                          [f"data.root={data_root}", "repmet.reps_per_class=3", "batch.classes=4"])

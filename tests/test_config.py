@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from repmet.errors import UserError
-from repmet.config import ExperimentConfig, load_config
+from repmet.config import ExperimentConfig
+from repmet.methods.config_loading import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -101,6 +102,6 @@ def test_data_normalization_follows_the_backbone_when_asked_and_stored_configs_k
     assert spec.mean == pytest.approx((127 / 255,) * 3) and spec.std == pytest.approx((128 / 255,) * 3)
     stored = config.to_dict()
     del stored["data"]["normalization"]  # a checkpoint written before the key existed
-    from repmet.config import config_from_dict
+    from repmet.methods.config_loading import config_from_dict
 
     assert transform_spec(config_from_dict(stored, source="an older checkpoint")).mean == (0.485, 0.456, 0.406)

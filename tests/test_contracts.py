@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from repmet.config import config_from_dict, load_config
 from repmet.errors import UserError
 from repmet.formats import BACKENDS, CLI_FORMATS, FORMATS
 from repmet.methods import available_methods, get_method, open_checkpoint, register_method
+from repmet.methods.config_loading import config_from_dict, load_config
 from repmet.methods.registry import method_sections
 from repmet.ops.posterior import class_log_posterior, class_posterior
 
@@ -156,3 +156,74 @@ def test_a_registry_registers_once_and_loads_its_builtins_on_first_lookup():
         return 4
 
     assert registry.get("decorated")() == 4
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """repmet's modules -> the repmet modules each imports anywhere in its file (function-level
+    imports count: a lazy import that breaks a circle at run time is still a circle in the design)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = path
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        # a registry loading the built-in entries of its own package is the plug-in pattern, not a circle
+        package = name.rsplit(".", 1)[0]
+        graph[name] = {m for m in found if m in modules and m != name and not (m == package and
+                                                                                name.endswith(".registry"))}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on_stack, stack, circles, counter = {}, {}, set(), [], [], 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    members.append(member)
+                    if member == node:
+                        break
+                if len(members) > 1:
+                    circles.append(sorted(members))
+    return circles
+
+
+def test_no_import_circles():
+    assert _circles(_import_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []

@@ -174,7 +174,7 @@ def test_support_sets_are_seeded_per_episode_and_refuse_more_shots_than_boxes(fs
 def test_extra_train_folders_join_training_with_labels_matched_by_name(data_root, tmp_path):
     """VOC 2007 + 2012 style: the train split gathers a second folder (indoor85's trainval here,
     listed as its train split), the test split stays the first folder's."""
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods.detector import load_detection_split
 
     indoor = tmp_path / "indoor-train"

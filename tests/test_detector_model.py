@@ -118,7 +118,7 @@ def test_detections_come_back_in_the_images_own_pixels(fsod_base_images):
 
 def test_the_gpu_configs_resnet50_fpn_detector_builds_and_detects(fsod_base_images):
     """ResNet-50-FPN (untrained weights here; torchvision's weights API on a connected machine)."""
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods import get_method
 
     config = load_config("configs/repmet_detection_fsod_lite0_cpu.yaml", [

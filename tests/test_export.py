@@ -186,7 +186,7 @@ def test_tensorrt_engine_matches_pytorch(data_root, tmp_path, fp16):
 ])
 def test_every_fine_grained_backbone_and_method_exports(config_name, overrides, data_root, tmp_path):
     from repmet.checkpoint import save_checkpoint
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods import get_method
 
     config = load_config(PROJECT_ROOT / "configs" / config_name,
@@ -207,7 +207,7 @@ def test_every_fine_grained_backbone_and_method_exports(config_name, overrides, 
 
 def test_a_cosine_distance_head_exports_and_matches_its_definition(data_root, tmp_path):
     from repmet.checkpoint import save_checkpoint
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods import get_method
 
     config = load_config(PROJECT_ROOT / "configs" / "protonets_demo.yaml", [f"data.root={data_root}",

@@ -139,7 +139,7 @@ def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowe
     """The uncached path: images decoded and augmented per batch, the backbone trained, and
     Inception-V3's auxiliary head adding its loss."""
     from repmet.train.batch_trainer import BatchTrainer
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_1_12_4.yaml", [
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "data.image_size=299", "data.resize=299",
@@ -157,7 +157,7 @@ def test_fine_tuning_inception_through_images_uses_the_auxiliary_head(tiny_flowe
 
 def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tiny_flowers_folder, tmp_path):
     from repmet.train.batch_trainer import BatchTrainer
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
         "data.dataset=folder", f"data.root={tiny_flowers_folder}", "repmet.reps_per_class=5"])
@@ -167,7 +167,7 @@ def test_more_representatives_than_a_class_has_images_is_refused_at_start_up(tin
 
 def test_a_folder_without_val_trains_with_a_held_out_part_of_train(tiny_flowers_folder, tmp_path, isolated_cache):
     from repmet.train.batch_trainer import BatchTrainer
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     shutil.rmtree(tiny_flowers_folder / "val")  # train and test only, as many users' folders come
     config = load_config(PROJECT_ROOT / "configs" / "repmet_flowers_lite0_cpu.yaml", [
@@ -211,7 +211,7 @@ def test_feature_cache_reuses_rows_of_moved_images_and_recomputes_changed_ones(d
 
 
 def test_a_magnet_checkpoint_from_before_the_fixed_variance_still_loads(data_root):
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods import get_method
 
     config = load_config(PROJECT_ROOT / "configs" / "magnet_flowers_lite0_mlp_cpu.yaml",
@@ -227,7 +227,7 @@ def test_a_magnet_checkpoint_from_before_the_fixed_variance_still_loads(data_roo
 def test_magnet_fixed_variance_is_the_scaled_initial_variance_and_survives_cluster_refreshes():
     import numpy as np
 
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
     from repmet.methods.magnet import MagnetConfig, MagnetLearner
 
     torch.manual_seed(0)

@@ -148,7 +148,7 @@ def test_temporary_files_of_killed_saves_are_removed_by_the_next_save(omniglot_a
 def test_a_yaml_alias_bomb_is_refused_at_once_with_the_line(tmp_path):
     import time
 
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     laughs += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
@@ -162,7 +162,7 @@ def test_a_yaml_alias_bomb_is_refused_at_once_with_the_line(tmp_path):
 
 
 def test_a_huge_value_is_cut_short_in_the_message(tmp_path):
-    from repmet.config import load_config
+    from repmet.methods.config_loading import load_config
 
     config = tmp_path / "long.yaml"
     config.write_text("name: long\nmethod: protonets\nseed: [" + ", ".join(["123456789"] * 100_000) + "]\n")

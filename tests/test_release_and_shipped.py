@@ -7,7 +7,7 @@ import torch
 
 from repmet.errors import UserError
 from repmet.checkpoint import load_checkpoint, save_checkpoint
-from repmet.config import load_config
+from repmet.methods.config_loading import load_config
 from repmet.train.release import release_checkpoint
 from repmet.methods import EvalRequest, get_method, open_checkpoint
 

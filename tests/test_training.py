@@ -10,7 +10,7 @@ import torch
 from conftest import script
 
 from repmet.checkpoint import load_checkpoint
-from repmet.config import config_from_dict
+from repmet.methods.config_loading import config_from_dict
 from repmet.methods import get_method
 from repmet.train.episodic_trainer import EpisodicTrainer
 

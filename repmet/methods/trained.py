@@ -11,7 +11,8 @@ from typing import Any
 from torch import nn
 
 from repmet.checkpoint import load_checkpoint
-from repmet.config import ExperimentConfig, config_from_dict
+from repmet.config import ExperimentConfig
+from repmet.methods.config_loading import config_from_dict
 from repmet.errors import UserError
 from repmet.methods.base import Method, TrainedGallery
 from repmet.methods.registry import get_method

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from repmet.cli_errors import report_user_errors
-from repmet.config import load_config
+from repmet.methods.config_loading import load_config
 from repmet.methods import get_method
 from repmet.train.batch_trainer import BatchTrainer
 from repmet.train.detection_trainer import DetectionTrainer

@@ -19,7 +19,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from repmet.checkpoint import last_checkpoint, load_checkpoint, require_resumable
-from repmet.config import ExperimentConfig, config_from_dict
+from repmet.config import ExperimentConfig
+from repmet.methods.config_loading import config_from_dict
 from repmet.data import EpisodeSampler, load_few_shot_split
 from repmet.errors import UserError
 from repmet.evaluate.episodes import evaluate_episodes, run_episode

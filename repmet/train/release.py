@@ -21,7 +21,7 @@ import click
 
 from repmet.checkpoint import load_checkpoint, save_checkpoint
 from repmet.cli_errors import report_user_errors
-from repmet.config import config_from_dict, load_config
+from repmet.methods.config_loading import config_from_dict, load_config
 from repmet.errors import UserError
 from repmet.methods import get_method, open_checkpoint
 
