@@ -189,7 +189,7 @@ def _onnxruntime_split(artifact: Artifact, prepared_images: list, reps: np.ndarr
 def _eager_split(artifact: Artifact, prepared_images: list, reps: np.ndarray) -> dict:
     import torch
 
-    from repmet.export.detector_graph import DetectionGraph
+    from repmet.models.detection.fixed_shape_graph import DetectionGraph
 
     model = open_checkpoint(artifact.file(artifact.metadata["model"])).model.float().eval()
     graph = DetectionGraph(model, artifact.metadata["detection"]["canvas"]).eval()

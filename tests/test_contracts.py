@@ -227,3 +227,26 @@ def test_no_import_circles():
 def test_the_circle_check_finds_a_circle():
     assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+# Which stage may import which (anything may import the shared parts: config, methods, models, ops,
+# losses, data, ...). Export verifies through the runtime, training validates through evaluation.
+MAY_IMPORT = {"shared": set(), "runtime": set(), "evaluate": set(), "train": {"evaluate"},
+              "export": {"runtime", "evaluate"}}
+# Known upward imports still to remove (issue 22: a method's evaluation hook calls the evaluation
+# code of its task); no new one may appear.
+KNOWN_UPWARD = {("repmet.methods.detector", "repmet.evaluate.detection"),
+                ("repmet.methods.fine_grained", "repmet.evaluate.fine_grained"),
+                ("repmet.methods.protonets", "repmet.evaluate.episodes")}
+
+
+def _stage(module: str) -> str:
+    part = module.split(".")[1] if module.count(".") else ""
+    return part if part in MAY_IMPORT else "shared"
+
+
+def test_no_stage_imports_one_it_may_not():
+    upward = {(module, imported) for module, imports in _import_graph().items() for imported in imports
+              if not module.startswith("repmet.runtime.cpp.")  # tool scripts beside the C++ sources
+              and _stage(imported) not in ("shared", _stage(module), *MAY_IMPORT[_stage(module)])}
+    assert upward == KNOWN_UPWARD

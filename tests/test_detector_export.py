@@ -12,7 +12,7 @@ import torch
 from repmet.data.detection import SupportBox
 from repmet.methods.detector_regions import embed_boxes, image_tensor
 from repmet.evaluate.detection_match import unmatched_detections
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
+from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph
 from repmet.export.detector_onnx import export_detector_onnx
 from repmet.imaging import open_rgb
 from repmet.methods import open_checkpoint

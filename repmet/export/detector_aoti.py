@@ -14,7 +14,7 @@ import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
 from repmet.export.aoti_input_shapes import package_options
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
+from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 
 MAX_CLASSES = 10_000
 MAX_BOXES = 1_000

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
+from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 from repmet.ops.roi_align import Target, roi_align_export_target
 
 DETECTION_OPSET = 17  # RoiAlign's half-pixel modes need 16+

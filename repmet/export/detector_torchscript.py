@@ -1,4 +1,4 @@
-"""The detector's two fixed-shape graphs (:mod:`repmet.export.detector_graph`) traced to
+"""The detector's two fixed-shape graphs (:mod:`repmet.models.detection.fixed_shape_graph`) traced to
 TorchScript: ``detection.ts`` and ``box_embedding.ts``. RoI pooling and NMS are recorded as
 torchvision's ops (``torchvision::roi_align``, ``torchvision::nms``): a process that loads the
 files needs them registered (``import torchvision`` in Python). The class count stays dynamic
@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
+from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 from repmet.export.input_guard import GuardedBoxGraph, GuardedDetectionGraph, guarded
 
 

@@ -107,7 +107,7 @@ class EagerDetectorBackend(_TorchGraphs):
 
     def __init__(self, model_path: Path, canvas: int, device: str = "cpu") -> None:
         from repmet.devices import resolve_device
-        from repmet.export.detector_graph import BoxEmbeddingGraph, DetectionGraph
+        from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph
         from repmet.methods import open_checkpoint
 
         self.device = device

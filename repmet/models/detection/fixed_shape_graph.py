@@ -32,7 +32,7 @@ class ProposalStage(nn.Module):
     """``image``, ``image_size`` -> the backbone's maps and the RPN's ``rois [P, 4]`` with
     ``valid [P]``, P = the RPN's post-NMS count, best first."""
 
-    def __init__(self, model: GeneralizedRCNN, canvas: int) -> None:
+    def __init__(self, model: RepMetFasterRCNN, canvas: int) -> None:
         super().__init__()
         rpn = model.rpn
         self.backbone, self.rpn_head, self.rpn_coder = model.backbone, rpn.head, rpn.box_coder
