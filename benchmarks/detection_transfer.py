@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--enroll-reps", type=int, default=None)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--thresholds", default="0.1,0.2,0.3,0.5")
-    parser.add_argument("--objectness-power", type=float, default=1.0,
-                        help="score regions by posterior x objectness^p (1: the model's rule; an experiment)")
+    parser.add_argument("--objectness-power", type=float, default=None,
+                        help="score = posterior x objectness^p (default: the checkpoint's detection.objectness_power)")
     parser.add_argument("--regions", type=int, default=None,
                         help="regions classified per image (default: the checkpoint's regions_per_image)")
     parser.add_argument("--seed", type=int, default=0)
@@ -85,6 +85,8 @@ def main() -> None:
     model = trained.model.eval()
     if args.regions is not None:
         model.size = dataclasses.replace(model.size, regions_per_image=args.regions)
+    if args.objectness_power is not None:
+        model.size = dataclasses.replace(model.size, objectness_power=args.objectness_power)
     gallery = model.region_gallery
     if args.sigma is not None:
         gallery.sigma = args.sigma
@@ -98,9 +100,6 @@ def main() -> None:
     device = torch.device("cpu")
     start = time.perf_counter()
     cached = cache_regions(model, test, device, True)
-    if args.objectness_power != 1.0:  # score = posterior x objectness^p (padding stays negative)
-        cached = [dataclasses.replace(c, objectness=torch.where(c.objectness >= 0, c.objectness.clamp_min(0) ** args.objectness_power,
-                                                                c.objectness)) for c in cached]
     regions_s = time.perf_counter() - start
     recall = region_recall(cached, test, ids)
     base = gallery.gallery().detach().clone()

@@ -16,36 +16,39 @@ from repmet.models.detection import RegionEmbedder
 from repmet.models.detection.region_scoring import INVALID, class_scores, detections, select_regions
 
 
-def naive_scores(embeddings, objectness, reps, background, sigma):
+def naive_scores(embeddings, objectness, reps, background, sigma, power=1.0):
     """Per region: P(c) = max_k exp(-|e - r_ck|^2 / (2 sigma^2)), the same for background from its
-    representatives; [background, P(1), ..., P(C)] normalised; classes times objectness."""
+    representatives; [background, P(1), ..., P(C)] normalised; classes times objectness^power."""
     rows = []
     for e, o in zip(embeddings, objectness):
         def best(group):
             return max(math.exp(-float(((e - r) ** 2).sum()) / (2 * sigma * sigma)) for r in group)
         row = [best(background), *[best(reps_c) for reps_c in reps]]
-        rows.append([o * v / sum(row) for v in row[1:]])
+        rows.append([o ** power * v / sum(row) for v in row[1:]])
     return np.array(rows)
 
 
-@pytest.mark.parametrize("classes, k, sigma", [(3, 1, 0.5), (5, 2, 0.3)])
-def test_region_scores_are_objectness_times_repmets_posterior_with_background(classes, k, sigma):
+@pytest.mark.parametrize("classes, k, sigma, power", [(3, 1, 0.5, 1.0), (5, 2, 0.3, 1.0), (4, 2, 0.3, 0.5),
+                                                       (3, 1, 0.5, 0.0)])
+def test_region_scores_are_objectness_times_repmets_posterior_with_background(classes, k, sigma, power):
     generator = torch.Generator().manual_seed(0)
     embeddings = F.normalize(torch.randn(9, 16, generator=generator), dim=1)
     reps = F.normalize(torch.randn(classes, k, 16, generator=generator), dim=2)
     background = F.normalize(torch.randn(4, 16, generator=generator), dim=1)
     objectness = torch.rand(9, generator=generator)
-    ours = class_scores(embeddings, objectness, reps, background, sigma).numpy()
-    expected = naive_scores(embeddings.numpy(), objectness.numpy(), reps.numpy(), background.numpy(), sigma)
+    ours = class_scores(embeddings, objectness, reps, background, sigma, power).numpy()
+    expected = naive_scores(embeddings.numpy(), objectness.numpy(), reps.numpy(), background.numpy(), sigma, power)
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-7)
     # a region on a class's representative, far from background, belongs to that class
     on_rep = class_scores(reps[1, :1], torch.ones(1), reps, -reps[1, :1], 0.3)
     assert on_rep.argmax().item() == 1 and on_rep[0, 1] > 0.9
 
 
-def test_padding_regions_score_nothing():
+@pytest.mark.parametrize("power", [1.0, 0.5, 0.0])
+def test_padding_regions_score_nothing(power):
     reps = F.normalize(torch.randn(2, 1, 8), dim=2)
-    scores = class_scores(reps[:, 0], torch.tensor([0.9, INVALID]), reps, F.normalize(torch.randn(3, 8), dim=1), 0.5)
+    scores = class_scores(reps[:, 0], torch.tensor([0.9, INVALID]), reps, F.normalize(torch.randn(3, 8), dim=1), 0.5,
+                          power)
     assert scores[1].abs().max() == 0 and scores[0].max() > 0
 
 

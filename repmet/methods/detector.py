@@ -58,6 +58,9 @@ class DetectionConfig:
     crop_size: int = field(default=128, metadata=at_least(32))
     background_reps: int = field(default=32, metadata=at_least(1))
     score_threshold: float = field(default=0.01, metadata=between(0.0, 1.0))
+    # score = P(c | crop) x objectness^p: p < 1 trusts the class-agnostic objectness less, which
+    # base training on a few classes makes low for objects unlike them (README, "Scores")
+    objectness_power: float = field(default=1.0, metadata=between(0.0, 1.0))
     # Fitting the gallery after base training: base boxes per class embedded for the base
     # representatives, and training images whose object-free regions become background.
     fit_boxes_per_class: int = field(default=100, metadata=at_least(1))
@@ -151,7 +154,7 @@ class RepMetDetector(Method):
         return DetectorSize(min_size=d.min_size, max_size=d.max_size, rois_per_image=d.rois_per_image,
                             box_head_dim=d.box_head_dim, regions_per_image=d.regions_per_image,
                             region_nms=d.region_nms, crop_size=d.crop_size, background_reps=d.background_reps,
-                            score_threshold=d.score_threshold)
+                            score_threshold=d.score_threshold, objectness_power=d.objectness_power)
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         d, m = config.detection, config.model

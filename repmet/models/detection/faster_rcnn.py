@@ -51,6 +51,7 @@ class DetectorSize:
     crop_size: int = 128
     background_reps: int = 32
     score_threshold: float = 0.01
+    objectness_power: float = 1.0  # score = posterior x objectness^p (region_scoring.class_scores)
     nms_iou: float = 0.5
     candidates: int = 2000  # (region, class) pairs that reach the final NMS
 
@@ -150,7 +151,8 @@ class RepMetFasterRCNN(GeneralizedRCNN):
         """Regions and a gallery ``representatives [C, K, D]`` -> ``boxes [M, 4]``, ``scores [M]``,
         ``labels [M]`` (1..C, 0 on padding), ``count [1]``."""
         gallery = self.region_gallery
-        scores = class_scores(embeddings, objectness, representatives, gallery.background, gallery.sigma)
+        scores = class_scores(embeddings, objectness, representatives, gallery.background, gallery.sigma,
+                              self.size.objectness_power)
         return detections(boxes, scores, objectness >= 0.0, self.size.score_threshold, self.size.nms_iou,
                           self.size.detections_per_image, self.size.candidates)
 

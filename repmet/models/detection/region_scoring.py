@@ -3,9 +3,10 @@ PyTorch, ``metric-eval`` and every exported graph run the same code.
 
 The rule (README, "Scores"): a region's score for class c is
 
-    P(object) * P(c | crop),
+    P(object)^p * P(c | crop),
 
-where P(object) is the class-agnostic box head's objectness and P(c | crop) is RepMet's posterior
+where P(object) is the class-agnostic box head's objectness (p: ``detection.objectness_power``,
+1 by default; below 1 it weighs less, see the README) and P(c | crop) is RepMet's posterior
 over the enrolled classes *and background*: ``softmax([b, l_1 .. l_C])`` with
 ``l_c = -min_k d(x, r_ck) / (2 sigma^2)`` (squared Euclidean distances of unit vectors) and the
 background logit ``b`` computed the same way from background representatives that base training
@@ -60,15 +61,18 @@ def select_regions(boxes: torch.Tensor, objectness: torch.Tensor, valid: torch.T
 
 
 def class_scores(embeddings: torch.Tensor, objectness: torch.Tensor, representatives: torch.Tensor,
-                 background: torch.Tensor, sigma: float) -> torch.Tensor:
+                 background: torch.Tensor, sigma: float, objectness_power: float = 1.0) -> torch.Tensor:
     """``embeddings [N, D]`` (unit), ``objectness [N]``, ``representatives [C, K, D]``,
-    ``background [B, D]`` -> ``[N, C]``: P(object) * P(c | crop) (the module docstring)."""
+    ``background [B, D]`` -> ``[N, C]``: P(object)^p * P(c | crop) (the module docstring)."""
     n, (c, k, d) = embeddings.shape[0], representatives.shape
     to_classes = squared_euclidean(embeddings, representatives.reshape(c * k, d)).reshape(n, c, k)
     to_background = squared_euclidean(embeddings, background)[:, None, :]  # [N, 1, B]
     logits = torch.cat([class_logits(to_background, sigma), class_logits(to_classes, sigma)], dim=1)
     posterior = torch.softmax(logits, dim=1)[:, 1:]
-    return posterior * objectness.clamp_min(0.0)[:, None]
+    weight = objectness.clamp_min(0.0)
+    if objectness_power != 1.0:  # a constant of the exported graphs: they hold a Pow only when it is used
+        weight = torch.where(objectness >= 0.0, weight ** objectness_power, torch.zeros_like(weight))  # 0^0 = 1
+    return posterior * weight[:, None]
 
 
 def detections(boxes: torch.Tensor, scores: torch.Tensor, valid: torch.Tensor, score_threshold: float,
