@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--thresholds", default="0.1,0.2,0.3,0.5")
     parser.add_argument("--objectness-power", type=float, default=None,
                         help="score = posterior x objectness^p (default: the checkpoint's detection.objectness_power)")
+    parser.add_argument("--compare-objectness-powers", default=None,
+                        help="e.g. 1,0.5: RepMet AP50 for each p on the same regions and episodes (paired), then stop")
     parser.add_argument("--regions", type=int, default=None,
                         help="regions classified per image (default: the checkpoint's regions_per_image)")
     parser.add_argument("--seed", type=int, default=0)
@@ -103,6 +105,9 @@ def main() -> None:
     regions_s = time.perf_counter() - start
     recall = region_recall(cached, test, ids)
     base = gallery.gallery().detach().clone()
+    if args.compare_objectness_powers:
+        compare_objectness_powers(args, model, cached, support_split, test, names, ids, base, k, enroll_k, recall)
+        return
     support_regions: dict = {}  # the baseline's support images recur across episodes and K
     rows = []
     for shot in shots:
@@ -156,6 +161,32 @@ def main() -> None:
                                                "classes": names, "sigma": gallery.sigma, "enroll_reps": enroll_k,
                                                "with_base": args.with_base, "region_recall50": recall,
                                                "rows": rows}, indent=1))
+
+
+def compare_objectness_powers(args, model, cached, support_split, test, names, ids, base, k, enroll_k,
+                              recall) -> None:
+    """AP50 per K for each objectness power on the same cached regions and support episodes."""
+    powers = [float(p) for p in args.compare_objectness_powers.split(",")]
+    shots = [int(s) for s in args.shots.split(",")]
+    table = {p: {} for p in powers}
+    for shot in shots:
+        for episode in range(args.episodes):
+            support = sample_support(support_split, names, shot, args.seed, episode)
+            reps = enrolled_representatives(model, support, k, args.seed, torch.device("cpu"), centres=enroll_k)
+            label_map = list(ids)
+            if args.with_base:
+                reps, label_map = torch.cat([base, reps]), [-1] * len(base) + label_map
+            for power in powers:
+                model.size = dataclasses.replace(model.size, objectness_power=power)
+                found = detect_cached(model, cached, reps, label_map)
+                table[power].setdefault(shot, []).append(detection_ap(test, found, ids)["ap50"])
+    print(f"\n{test.description}: {len(names)} enrolled classes, {'with' if args.with_base else 'without'} the base "
+          f"classes, {args.episodes} episodes (the same for every p); region recall at IoU 0.5: {100 * recall:.1f}%\n")
+    print("| objectness power p | " + " | ".join(f"AP50 K={s}" for s in shots) + " |")
+    print("|---:|" + "---:|" * len(shots))
+    for power in powers:
+        cells = [mean_and_ci95(table[power][s]) for s in shots]
+        print(f"| {power:g} | " + " | ".join(f"{100 * m:.1f} +- {100 * c:.1f}" for m, c in cells) + " |")
 
 
 if __name__ == "__main__":
