@@ -105,7 +105,7 @@ SHIPPED_FLOWERS = PROJECT_ROOT / "checkpoints" / "flowers-102" / "repmet_flowers
 
 
 def test_the_shipped_flowers_model_classifies_real_test_images(data_root):
-    """The fine-tuned Lite0 RepMet model (89% on the 6,149 test images) on 60 of them, evenly spaced
+    """The fine-tuned Lite0 RepMet model (93.9% on the 6,149 test images) on 60 of them, evenly spaced
     through the split, run through the whole network from pixels (not the feature cache)."""
     import numpy as np
 
@@ -123,4 +123,4 @@ def test_the_shipped_flowers_model_classifies_real_test_images(data_root):
     with torch.no_grad():
         posterior = trained.model.method.log_posterior(trained.embedding_net()(images))
     accuracy = (posterior.argmax(1).numpy() == test.labels[picks]).mean()
-    assert accuracy >= 0.75  # measured 89% on the whole split; 60 images: a 3-sigma margin
+    assert accuracy >= 0.80  # measured 93.9% on the whole split; 60 images: beyond a 4-sigma margin
