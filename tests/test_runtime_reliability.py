@@ -99,7 +99,7 @@ BAD_METADATA = [
     (setter("preprocess.std", [0]), r"preprocess.std\[0\]", "0"),
     (setter("preprocess.std", [-1.0]), r"preprocess.std\[0\]", "-1.0"),
     (setter("preprocess.mean", ["0"]), r"preprocess.mean\[0\]", '"0"'),
-    (setter("preprocess.mean", [0.0] * 1000), "preprocess.mean", "too long"),
+    (setter("preprocess.mean", [0.0] * 1000), "preprocess.mean", "1000 entries, more than the limit of 3"),
     (setter("preprocess.mean", [0.0, 0.0, 0.0]), "preprocess.mean", "one value per input channel"),
     (setter("preprocess.interpolation", "nearest"), "preprocess.interpolation", '"nearest"'),
     (setter("preprocess.color", "CMYK"), "preprocess.color", '"CMYK"'),
