@@ -27,7 +27,22 @@ def table() -> dict[str, int]:
     """Every limit by its name in ``limits.json``."""
     return {k: v for k, v in _TABLE.items() if not k.startswith("_")}
 
-TOO_DEEP = object()  # what a JSON reader holds when the parser itself ran out of stack
+
+class NestedTooDeep(Exception):
+    """JSON nested beyond ``max_json_depth``; its text is the phrase both runtimes say."""
+
+
+def loads_within_depth(text: str, **loads_options):
+    """``json.loads(text)``, refused with NestedTooDeep when it nests more than ``MAX_JSON_DEPTH``
+    levels (or so deep that Python's parser runs out of stack)."""
+    too_deep = f"is nested more than {MAX_JSON_DEPTH} levels deep"
+    try:
+        value = json.loads(text, **loads_options)
+    except RecursionError:
+        raise NestedTooDeep(too_deep) from None
+    if nested_deeper_than(value):
+        raise NestedTooDeep(too_deep)
+    return value
 
 
 def nested_deeper_than(value, depth: int = MAX_JSON_DEPTH) -> bool:

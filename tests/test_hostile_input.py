@@ -351,7 +351,13 @@ def test_preparing_a_large_photo_never_holds_it_as_float32(data_root):
     arithmetic (normalise everything, then resize)."""
     import tracemalloc
 
-    from repmet.runtime.detection_preprocess import prepare_detection_image, resize_bilinear, resized_size
+    from repmet.runtime.detection_preprocess import _bilinear_axis, prepare_detection_image, resized_size
+
+    def resize_bilinear(image, height, width):  # the whole float image at once: the naive reference
+        top, bottom, wy = _bilinear_axis(image.shape[1], height)
+        left, right, wx = _bilinear_axis(image.shape[2], width)
+        rows = image[:, top, :] * (1 - wy)[None, :, None] + image[:, bottom, :] * wy[None, :, None]
+        return rows[:, :, left] * (1 - wx)[None, None, :] + rows[:, :, right] * wx[None, None, :]
 
     photo = np.asarray(open_rgb(sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[0]))
     large = np.asarray(Image.fromarray(photo).resize((4000, 4000), Image.BILINEAR))

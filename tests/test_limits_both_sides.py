@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import typing
 import zlib
 from pathlib import Path
 
@@ -56,51 +57,52 @@ def gallery_declaring(real: Path, shape: tuple, where: Path) -> Path:
     return write_zip(where / "declaring.npz", members + [("representatives.npy", packed, 8, zlib.crc32(header), size)])
 
 
-# Each case: (what Python does with it, the C++ tool's arguments, the phrase both say), built from
-# the session's real artifacts and images.
+class Case(typing.NamedTuple):
+    in_python: typing.Callable[[], object]  # must raise a UserError
+    cpp_args: list  # for repmet-predict, after the artifact
+    phrase: str  # what both say
+    artifact: Path | None = None  # the C++ tool's artifact (default: the Omniglot one)
+
+
+# Each case builds one input just over its limit from the session's real artifacts and images.
 def case_max_pixels(ctx):
     side = LIMITS["max_pixels"] // 9473 + 1  # 9473 x 9447: just over the limit
     big = huge_png(ctx.tmp / "big.png", 9473, side)
-    return (lambda: ctx.classifier().enroll("big", [big]),
-            ["--support", ctx.support_with(big), "--query", ctx.query],
-            f"is 9473x{side}, more than {LIMITS['max_pixels']} pixels")
+    return Case(lambda: ctx.classifier().enroll("big", [big]), ["--support", ctx.support_with(big), "--query", ctx.query],
+                f"is 9473x{side}, more than {LIMITS['max_pixels']} pixels")
 
 
 def case_max_side(ctx):
     limit = LIMITS["max_side"]
-    artifact = edited_metadata(ctx.artifact, ctx.tmp, lambda m: m["preprocess"].update(crop=limit + 1))
-    return (lambda: ctx.classifier(artifact), ["--support", ctx.support, "--query", ctx.query, "@", artifact],
-            f"preprocess.crop = {limit + 1} is invalid (it must be an integer from 1 to {limit})")
+    return ctx.metadata_case(lambda m: m["preprocess"].update(crop=limit + 1),
+                             f"preprocess.crop = {limit + 1} is invalid (it must be an integer from 1 to {limit})")
 
 
 def case_max_classes(ctx):
-    gallery = gallery_declaring(ctx.gallery, (LIMITS["max_classes"] + 1, 1, 64), ctx.tmp)
-    return (lambda: ctx.classifier().load_gallery(gallery), ["--gallery", gallery, "--query", ctx.query],
-            f"representatives declares ({LIMITS['max_classes'] + 1}, 1, 64); the limits are {LIMITS['max_classes']} "
-            f"classes")
+    return ctx.gallery_case((LIMITS["max_classes"] + 1, 1, 64),
+                            f"representatives declares ({LIMITS['max_classes'] + 1}, 1, 64); the limits are "
+                            f"{LIMITS['max_classes']} classes")
 
 
 def case_max_reps_per_class(ctx):
     reps = LIMITS["max_reps_per_class"] + 1
-    gallery = gallery_declaring(ctx.gallery, (5, reps, 64), ctx.tmp)
-    return (lambda: ctx.classifier().load_gallery(gallery), ["--gallery", gallery, "--query", ctx.query],
-            f"representatives declares (5, {reps}, 64); the limits are {LIMITS['max_classes']} classes, "
-            f"{LIMITS['max_reps_per_class']} representatives per class")
+    return ctx.gallery_case((5, reps, 64), f"representatives declares (5, {reps}, 64); the limits are "
+                                           f"{LIMITS['max_classes']} classes, {LIMITS['max_reps_per_class']} "
+                                           f"representatives per class")
 
 
 def case_max_embedding_dim(ctx):
     limit = LIMITS["max_embedding_dim"]
-    artifact = edited_metadata(ctx.artifact, ctx.tmp, lambda m: m["embedding"].update(dim=limit + 1))
-    return (lambda: ctx.classifier(artifact), ["--support", ctx.support, "--query", ctx.query, "@", artifact],
-            f"embedding.dim = {limit + 1} is invalid (it must be an integer from 1 to {limit})")
+    return ctx.metadata_case(lambda m: m["embedding"].update(dim=limit + 1),
+                             f"embedding.dim = {limit + 1} is invalid (it must be an integer from 1 to {limit})")
 
 
 def case_max_label_chars(ctx):
     limit = LIMITS["max_label_chars"]
     label = "x" * (limit + 1)
-    return (lambda: ctx.classifier().enroll(label, [ctx.query]),
-            ["--support", ctx.support_with(ctx.query, label), "--query", ctx.query],
-            f"a label may have at most {limit} characters, got {limit + 1}")
+    return Case(lambda: ctx.classifier().enroll(label, [ctx.query]),
+                ["--support", ctx.support_with(ctx.query, label), "--query", ctx.query],
+                f"a label may have at most {limit} characters, got {limit + 1}")
 
 
 def case_max_boxes_per_enroll(ctx):
@@ -117,9 +119,9 @@ def case_max_boxes_per_enroll(ctx):
     (ctx.tmp / "coco" / "images").mkdir(parents=True)
     shutil.copy(photo, ctx.tmp / "coco" / "images")
     (ctx.tmp / "coco" / "support.json").write_text(json.dumps(coco))
-    return (lambda: FewShotDetector.load(ctx.detector, backend="onnxruntime").enroll("many", [(photo, boxes)]),
-            ["--detect", "--support", ctx.tmp / "coco" / "support.json", "--query", photo, "@", ctx.detector],
-            f"{limit + 1} boxes, more than the limit of {limit} in one enroll")
+    return Case(lambda: FewShotDetector.load(ctx.detector, backend="onnxruntime").enroll("many", [(photo, boxes)]),
+                ["--detect", "--support", ctx.tmp / "coco" / "support.json", "--query", photo],
+                f"{limit + 1} boxes, more than the limit of {limit} in one enroll", ctx.detector)
 
 
 def case_max_files(ctx):
@@ -129,9 +131,7 @@ def case_max_files(ctx):
         for i in range(limit + 1 - len(metadata["files"])):
             metadata["files"][f"extra_{i}.bin"] = {"sha256": "0" * 64, "bytes": 1}
 
-    artifact = edited_metadata(ctx.artifact, ctx.tmp, many_files)
-    return (lambda: ctx.classifier(artifact), ["--support", ctx.support, "--query", ctx.query, "@", artifact],
-            f"is invalid ({limit + 1} entries, more than the limit of {limit})")
+    return ctx.metadata_case(many_files, f"is invalid ({limit + 1} entries, more than the limit of {limit})")
 
 
 def case_max_json_bytes(ctx):
@@ -141,9 +141,8 @@ def case_max_json_bytes(ctx):
         text = json.dumps(metadata)
         return text[:-1] + " " * (limit + 1 - len(text)) + "}"
 
-    artifact = edited_metadata(ctx.artifact, ctx.tmp, lambda m: None, text=padded)
-    return (lambda: ctx.classifier(artifact), ["--support", ctx.support, "--query", ctx.query, "@", artifact],
-            f"metadata.json is {limit + 1} bytes, more than the limit of {limit} for a JSON file")
+    return ctx.metadata_case(lambda m: None, f"metadata.json is {limit + 1} bytes, more than the limit of {limit} "
+                                             f"for a JSON file", text=padded)
 
 
 def nested(depth: int) -> list:
@@ -153,17 +152,14 @@ def nested(depth: int) -> list:
 
 def case_max_json_depth(ctx):
     limit = LIMITS["max_json_depth"]
-    artifact = edited_metadata(ctx.artifact, ctx.tmp, lambda m: m.update(extra=nested(limit + 1)))
-    return (lambda: ctx.classifier(artifact), ["--support", ctx.support, "--query", ctx.query, "@", artifact],
-            f"metadata.json is nested more than {limit} levels deep")
+    return ctx.metadata_case(lambda m: m.update(extra=nested(limit + 1)),
+                             f"metadata.json is nested more than {limit} levels deep")
 
 
 def case_max_gallery_bytes(ctx):
     limit = LIMITS["max_gallery_bytes"]
     classes = limit // (4 * 64 * LIMITS["max_reps_per_class"]) + 1  # every dimension within its own limit
-    gallery = gallery_declaring(ctx.gallery, (classes, LIMITS["max_reps_per_class"], 64), ctx.tmp)
-    return (lambda: ctx.classifier().load_gallery(gallery), ["--gallery", gallery, "--query", ctx.query],
-            f"more than the limit of {limit}")
+    return ctx.gallery_case((classes, LIMITS["max_reps_per_class"], 64), f"more than the limit of {limit}")
 
 
 CASES = {name[len("case_"):]: case for name, case in globals().items() if name.startswith("case_")}
@@ -186,6 +182,18 @@ class Context:
 
         return FewShotClassifier.load(artifact or self.artifact, backend="onnxruntime")
 
+    def metadata_case(self, edit, phrase: str, text=None) -> Case:
+        """Opening the Omniglot artifact with its metadata edited: Python loads it, C++ serves from it."""
+        artifact = edited_metadata(self.artifact, self.tmp, edit, text)
+        return Case(lambda: self.classifier(artifact), ["--support", self.support, "--query", self.query], phrase,
+                    artifact)
+
+    def gallery_case(self, shape: tuple, phrase: str) -> Case:
+        """Loading the real gallery with its representatives declaring ``shape``."""
+        gallery = gallery_declaring(self.gallery, shape, self.tmp)
+        return Case(lambda: self.classifier().load_gallery(gallery), ["--gallery", gallery, "--query", self.query],
+                    phrase)
+
     def support_with(self, image: Path, label: str = "big") -> Path:
         """The real support folder plus a class ``label`` holding ``image``."""
         folder = self.tmp / "support"
@@ -200,13 +208,11 @@ def test_a_limit_is_refused_by_both_runtimes_in_the_same_words(limit, predict_to
                                                                 real_gallery, omniglot_images, data_root, tmp_path):
     photo = sorted((data_root / "fsod-mini" / "JPEGImages").glob("*.jpg"))[0]
     ctx = Context(omniglot_artifact, detector_artifact, real_gallery, omniglot_images, photo, tmp_path)
-    in_python, cpp_args, phrase = CASES[limit](ctx)
+    case = CASES[limit](ctx)
     with pytest.raises(UserError) as refused:
-        in_python()
-    assert phrase in str(refused.value), (phrase, str(refused.value))
-    artifact = cpp_args[cpp_args.index("@") + 1] if "@" in cpp_args else omniglot_artifact
-    args = cpp_args[:cpp_args.index("@")] if "@" in cpp_args else cpp_args
-    assert_refused(run_tool(predict_tool, artifact, *args), phrase)
+        case.in_python()
+    assert case.phrase in str(refused.value), (case.phrase, str(refused.value))
+    assert_refused(run_tool(predict_tool, case.artifact or omniglot_artifact, *case.cpp_args), case.phrase)
 
 
 def test_json_nested_exactly_to_the_limit_is_read_by_both_runtimes(predict_tool, omniglot_artifact, omniglot_images,

@@ -13,7 +13,7 @@ import numpy as np
 
 from repmet.annotations.boxes import BoxedImage, BoxRepairs, DetectionSplit, boxes_array, checked_box
 from repmet.errors import UserError
-from repmet.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, TOO_DEEP, nested_deeper_than
+from repmet.limits import MAX_JSON_BYTES, NestedTooDeep, loads_within_depth
 
 
 def _read(annotation_file: Path) -> dict:
@@ -21,21 +21,18 @@ def _read(annotation_file: Path) -> dict:
         if annotation_file.stat().st_size > MAX_JSON_BYTES:
             raise UserError(f"COCO annotation file {annotation_file} is {annotation_file.stat().st_size} bytes, more "
                             f"than the limit of {MAX_JSON_BYTES} for a JSON file; split it")
-        data = json.loads(annotation_file.read_text())
+        data = loads_within_depth(annotation_file.read_text())
+    except NestedTooDeep as exc:  # thousands deep included: no COCO file is
+        raise UserError(f"COCO annotation file {annotation_file} {exc}; fix the file") from None
     except FileNotFoundError:
         raise UserError(f"COCO annotation file {annotation_file} does not exist") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"COCO annotation file {annotation_file} does not parse at line {exc.lineno}, column "
                         f"{exc.colno} ({exc.msg}); fix the file") from None
-    except RecursionError:  # nesting thousands deep: no COCO file is
-        data = TOO_DEEP
     except (UnicodeDecodeError, OSError) as exc:
         raise UserError(f"cannot read COCO annotation file {annotation_file} ({exc}); fix the file") from None
     except ValueError as exc:  # an integer of more than 4300 digits (sys.get_int_max_str_digits)
         raise UserError(f"COCO annotation file {annotation_file} does not parse ({exc}); fix the file") from None
-    if data is TOO_DEEP or nested_deeper_than(data):
-        raise UserError(f"COCO annotation file {annotation_file} is nested more than {MAX_JSON_DEPTH} levels deep; "
-                        f"fix the file")
     if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in ("images", "annotations",
                                                                                          "categories")):
         raise UserError(f"{annotation_file} is not a COCO detection file: it needs the lists 'images', "

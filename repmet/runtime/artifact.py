@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from repmet.errors import UserError
-from repmet.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH, TOO_DEEP, nested_deeper_than
+from repmet.limits import MAX_JSON_BYTES, NestedTooDeep, loads_within_depth
 from repmet.formats import CLI_FORMATS, by_graph_key
 from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
                                             PATTERN_MEANINGS, SCHEMA_VERSION)
@@ -59,13 +59,11 @@ def read_json_object(path: Path, remedy: str) -> dict:
         if path.stat().st_size > MAX_JSON_BYTES:
             raise UserError(f"{path} is {path.stat().st_size} bytes, more than the limit of {MAX_JSON_BYTES} for a JSON "
                             f"file; {remedy}")
-        value = json.loads(path.read_text(), parse_constant=_refuse_constant)
+        value = loads_within_depth(path.read_text(), parse_constant=_refuse_constant)
+    except NestedTooDeep as exc:
+        raise UserError(f"{path} {exc}; {remedy}") from None
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"{path} is not valid JSON ({exc}); {remedy}") from None
-    except RecursionError:  # nested thousands deep
-        value = TOO_DEEP
-    if value is TOO_DEEP or nested_deeper_than(value):
-        raise UserError(f"{path} is nested more than {MAX_JSON_DEPTH} levels deep; {remedy}")
     if not isinstance(value, dict):
         raise UserError(f"{path} does not hold a JSON object; {remedy}")
     return value

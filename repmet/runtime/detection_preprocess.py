@@ -27,14 +27,6 @@ def _bilinear_axis(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray,
     return low, high, (source - low).astype(np.float32)
 
 
-def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``[C, H, W]`` float32 -> ``[C, height, width]``."""
-    top, bottom, wy = _bilinear_axis(image.shape[1], height)
-    left, right, wx = _bilinear_axis(image.shape[2], width)
-    rows = image[:, top, :] * (1 - wy)[None, :, None] + image[:, bottom, :] * wy[None, :, None]
-    return rows[:, :, left] * (1 - wx)[None, None, :] + rows[:, :, right] * wx[None, None, :]
-
-
 @dataclass(frozen=True)
 class PreparedImage:
     tensor: np.ndarray  # [1, 3, S, S] float32

@@ -40,12 +40,9 @@ def shape_problem(shapes: list[list], inputs) -> str | None:
         return f"it takes {len(shapes)} inputs, got {len(inputs)}"
     for index, (expected, tensor) in enumerate(zip(shapes, inputs)):
         got = list(tensor.shape)
-        fits = len(got) == len(expected) and all(
-            low <= size <= high if isinstance(want, list) else size == want
-            for size, want in zip(got, expected)
-            for low, high in [want if isinstance(want, list) else (want, want)])
-        if not fits:
-            wanted = ", ".join(f"{w[0]}..{w[1]}" if isinstance(w, list) else str(w) for w in expected)
+        ranges = [want if isinstance(want, list) else (want, want) for want in expected]  # a size is [size, size]
+        if len(got) != len(ranges) or not all(low <= size <= high for size, (low, high) in zip(got, ranges)):
+            wanted = ", ".join(str(low) if low == high else f"{low}..{high}" for low, high in ranges)
             return f"input {index} must be [{wanted}], got {got}"
     return None
 

@@ -110,17 +110,18 @@ std::vector<torch::Tensor> GraphPair::run_unchecked(int which, const std::vector
   std::vector<torch::Tensor> on_device;
   for (const auto& input : inputs) on_device.push_back(input.to(device_));
   if (format_ == "aoti") {
+    // not Errors: run() adds which graph, the shapes given and what to do
     const auto& shapes = compiled_shapes_[which];
-    bool fits = shapes.size() == on_device.size();
-    for (std::size_t i = 0; fits && i < shapes.size(); ++i) {
-      fits = static_cast<std::size_t>(on_device[i].dim()) == shapes[i].size();
+    if (shapes.size() != on_device.size()) {
+      throw std::invalid_argument("the package takes " + std::to_string(shapes.size()) + " inputs");
+    }
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      bool fits = static_cast<std::size_t>(on_device[i].dim()) == shapes[i].size();
       for (std::size_t d = 0; fits && d < shapes[i].size(); ++d) {
         fits = on_device[i].size(d) >= shapes[i][d].first && on_device[i].size(d) <= shapes[i][d].second;
       }
-      // not an Error: run() adds which graph, the shapes given and what to do
       if (!fits) throw std::invalid_argument("the package takes input " + std::to_string(i) + " as " + shape_text(shapes[i]));
     }
-    if (!fits) throw std::invalid_argument("the package takes " + std::to_string(shapes.size()) + " inputs");
     return compiled_[which]->run(on_device);
   }
   std::vector<torch::IValue> arguments(on_device.begin(), on_device.end());
