@@ -6,6 +6,7 @@ classifier (TFA) on the same regions and support boxes, and the recall of the de
     python benchmarks/detection_transfer.py CHECKPOINT --folder indoor85-voc --support-split trainval \
         --test-split test [--shots 1,3,5] [--episodes 10] [--min-boxes 5] [--with-base] \
         [--sigma S] [--enroll-reps K] [--no-baseline] [--thresholds 0.1,0.2,0.3,0.5] [--json OUT.json]
+        [--compare objectness_power=1,0.5 --compare nms_iou=0.5,0.4]   (paired settings, one table)
 
 Classes: every class with at least ``--min-boxes`` (and at least max K) non-difficult boxes in the
 support split and one in the test split, or ``--classes a,b,c``. ``--with-base`` keeps the trained
@@ -73,8 +74,10 @@ def main() -> None:
     parser.add_argument("--thresholds", default="0.1,0.2,0.3,0.5")
     parser.add_argument("--objectness-power", type=float, default=None,
                         help="score = posterior x objectness^p (default: the checkpoint's detection.objectness_power)")
-    parser.add_argument("--compare-objectness-powers", default=None,
-                        help="e.g. 1,0.5: RepMet AP50 for each p on the same regions and episodes (paired), then stop")
+    parser.add_argument("--compare", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="e.g. objectness_power=1,0.5 or nms_iou=0.5,0.4 (a scoring field of the detector's "
+                             "size; repeat for a grid): RepMet AP50 for each setting on the same regions and "
+                             "episodes (paired), then stop")
     parser.add_argument("--regions", type=int, default=None,
                         help="regions classified per image (default: the checkpoint's regions_per_image)")
     parser.add_argument("--seed", type=int, default=0)
@@ -105,8 +108,8 @@ def main() -> None:
     regions_s = time.perf_counter() - start
     recall = region_recall(cached, test, ids)
     base = gallery.gallery().detach().clone()
-    if args.compare_objectness_powers:
-        compare_objectness_powers(args, model, cached, support_split, test, names, ids, base, k, enroll_k, recall)
+    if args.compare:
+        compare_settings(args, model, cached, support_split, test, names, ids, base, k, enroll_k, recall)
         return
     support_regions: dict = {}  # the baseline's support images recur across episodes and K
     rows = []
@@ -163,12 +166,26 @@ def main() -> None:
                                                "rows": rows}, indent=1))
 
 
-def compare_objectness_powers(args, model, cached, support_split, test, names, ids, base, k, enroll_k,
-                              recall) -> None:
-    """AP50 per K for each objectness power on the same cached regions and support episodes."""
-    powers = [float(p) for p in args.compare_objectness_powers.split(",")]
+# Fields that change only how cached regions are scored, so one set of regions serves every setting.
+SCORING_FIELDS = ("objectness_power", "nms_iou", "score_threshold")
+
+
+def parse_grid(specs: list[str]) -> list[dict[str, float]]:
+    """``["a=1,2", "b=3"]`` -> every combination, as ``[{"a": 1, "b": 3}, {"a": 2, "b": 3}]``."""
+    grid: list[dict[str, float]] = [{}]
+    for spec in specs:
+        field, _, values = spec.partition("=")
+        if field not in SCORING_FIELDS or not values:
+            raise SystemExit(f"--compare {spec!r}: write FIELD=V1,V2 with FIELD one of {', '.join(SCORING_FIELDS)}")
+        grid = [{**setting, field: float(v)} for setting in grid for v in values.split(",")]
+    return grid
+
+
+def compare_settings(args, model, cached, support_split, test, names, ids, base, k, enroll_k, recall) -> None:
+    """AP50 per K for each scoring setting on the same cached regions and support episodes."""
+    settings = parse_grid(args.compare)
     shots = [int(s) for s in args.shots.split(",")]
-    table = {p: {} for p in powers}
+    table: list[dict] = [{} for _ in settings]
     for shot in shots:
         for episode in range(args.episodes):
             support = sample_support(support_split, names, shot, args.seed, episode)
@@ -176,17 +193,20 @@ def compare_objectness_powers(args, model, cached, support_split, test, names, i
             label_map = list(ids)
             if args.with_base:
                 reps, label_map = torch.cat([base, reps]), [-1] * len(base) + label_map
-            for power in powers:
-                model.size = dataclasses.replace(model.size, objectness_power=power)
+            for row, setting in zip(table, settings):
+                model.size = dataclasses.replace(model.size, **setting)
                 found = detect_cached(model, cached, reps, label_map)
-                table[power].setdefault(shot, []).append(detection_ap(test, found, ids)["ap50"])
+                row.setdefault(shot, []).append(detection_ap(test, found, ids)["ap50"])
     print(f"\n{test.description}: {len(names)} enrolled classes, {'with' if args.with_base else 'without'} the base "
-          f"classes, {args.episodes} episodes (the same for every p); region recall at IoU 0.5: {100 * recall:.1f}%\n")
-    print("| objectness power p | " + " | ".join(f"AP50 K={s}" for s in shots) + " |")
-    print("|---:|" + "---:|" * len(shots))
-    for power in powers:
-        cells = [mean_and_ci95(table[power][s]) for s in shots]
-        print(f"| {power:g} | " + " | ".join(f"{100 * m:.1f} +- {100 * c:.1f}" for m, c in cells) + " |")
+          f"classes, {args.episodes} episodes (the same for every setting); region recall at IoU 0.5: "
+          f"{100 * recall:.1f}%\n")
+    fields = list(settings[0])
+    print("| " + " | ".join(fields) + " | " + " | ".join(f"AP50 K={s}" for s in shots) + " |")
+    print("|" + "---:|" * (len(fields) + len(shots)))
+    for setting, row in zip(settings, table):
+        cells = [mean_and_ci95(row[s]) for s in shots]
+        print("| " + " | ".join(f"{setting[f]:g}" for f in fields) + " | "
+              + " | ".join(f"{100 * m:.1f} +- {100 * c:.1f}" for m, c in cells) + " |")
 
 
 if __name__ == "__main__":

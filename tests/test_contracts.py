@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from repmet.errors import UserError
-from repmet.formats import BACKENDS, CLI_FORMATS, FORMATS
+from repmet.formats import CLI_FORMATS, FORMATS
 from repmet.methods import available_methods, get_method, open_checkpoint, register_method
 from repmet.methods.config_loading import config_from_dict, load_config
 from repmet.methods.registry import method_sections
@@ -24,7 +24,7 @@ PACKAGE = PROJECT_ROOT / "repmet"
 
 def test_export_eval_and_the_eager_runtime_backend_import_nothing_from_the_trainers():
     modules = ["repmet.export.artifact_writer", "repmet.export.cli_export", "repmet.evaluate.cli_eval",
-               "repmet.runtime.backends.torch_backends", "repmet.methods"]
+               "repmet.runtime.backends.eager.runners", "repmet.methods"]
     code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) +
             "print(sorted(m for m in sys.modules if m == 'repmet.train' or m.startswith('repmet.train.')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
@@ -110,11 +110,119 @@ def test_the_one_posterior_formula_equals_its_definition(distance_sigma):
 
 def test_one_format_table_serves_export_and_runtime():
     from repmet.export.artifact_writer import FORMATS as EXPORT_FORMATS
-    from repmet.runtime.backends import BACKENDS as RUNTIME_BACKENDS
+    from repmet.runtime.backends import RUNTIME_BACKENDS, backend_names
 
     assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt", "aoti")
-    assert RUNTIME_BACKENDS == BACKENDS == ("torch", "torchscript", "onnxruntime", "tensorrt", "aoti")
     assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt", "aoti"}
+    # every format's graphs have a backend, and every backend's graphs are a format (or model.pt)
+    keys = {RUNTIME_BACKENDS.get(name).graph_key for name in backend_names()}
+    assert keys == {f.graph_key for f in FORMATS} | {None}
+    assert set(backend_names()) == {"torch", "torchscript", "onnxruntime", "tensorrt", "aoti"}
+
+
+def _backend_name_constants(path: Path, names: set[str]) -> list[str]:
+    """String constants equal to a backend's name (docstrings and messages are longer strings)."""
+    return [f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} names backend {node.value!r}"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
+
+
+def test_the_runtime_names_no_backend_outside_its_plugin_folder():
+    """A backend is a plug-in: the runtime asks the registry, so a new backend touches only its own
+    folder under repmet/runtime/backends/ (its __init__ registers it)."""
+    from repmet.runtime.backends import backend_names
+
+    names = set(backend_names())
+    backends = PACKAGE / "runtime" / "backends"
+    plugin_code = [path for path in backends.iterdir() if (path / "__init__.py").is_file()]
+    plugin_code += [backends / "torch_common.py"]  # what the three torch plug-ins share
+    plugin_code += [PACKAGE / "runtime" / "cpp"]  # the C++ runtime: its own backends, its own tools
+    offenders = [hit for path in sorted((PACKAGE / "runtime").rglob("*.py"))
+                 if not any(code == path or code in path.parents for code in plugin_code)
+                 for hit in _backend_name_constants(path, names)]
+    assert offenders == [], "\n".join(offenders)
+    planted = backends / "__init__.py"
+    assert _backend_name_constants(planted, names) == []  # and the check itself finds a planted name:
+    assert _backend_name_constants(Path(__file__), {"onnxruntime"}), "the check found nothing it should have"
+
+
+def test_auto_is_a_priority_list_over_what_the_artifact_and_machine_allow(omniglot_artifact, tmp_path):
+    import json
+    import shutil
+
+    from repmet.runtime.artifact import Artifact
+    from repmet.runtime.backends import RUNTIME_BACKENDS, backend_names, choose_backend
+
+    order = [name for name in backend_names() if RUNTIME_BACKENDS.get(name).auto_priority is not None]
+    assert order[-1] == "torch"  # the eager model.pt, which every artifact has, comes last
+    artifact = Artifact.open(omniglot_artifact)
+    chosen = choose_backend(artifact, "cpu")
+    allowed = [n for n in order if RUNTIME_BACKENDS.get(n).has_graphs(artifact)
+               and RUNTIME_BACKENDS.get(n).unavailable_reason("cpu") is None]
+    assert chosen.name == allowed[0]
+    for name in backend_names():  # every plug-in answers whether it can run here, in a sentence when not
+        reason = RUNTIME_BACKENDS.get(name).unavailable_reason("cpu")
+        assert reason is None or (isinstance(reason, str) and len(reason) > 20)
+    # without the chosen backend's graphs, auto takes the next one
+    copy = tmp_path / "copy"
+    shutil.copytree(omniglot_artifact, copy)
+    meta = json.loads((copy / "metadata.json").read_text())
+    meta["graphs"].pop(chosen.graph_key)
+    (copy / "metadata.json").write_text(json.dumps(meta))
+    fewer = Artifact.__new__(Artifact)
+    fewer.__dict__.update(artifact.__dict__, metadata=meta)
+    assert choose_backend(fewer, "cpu").name == allowed[1]
+
+
+def test_a_second_backend_for_the_same_graphs_plugs_in_without_touching_anything_else(omniglot_artifact, data_root,
+                                                                                     monkeypatch):
+    """The seam the format table lacked: ONNX Runtime with its sequential executor and one thread,
+    registered from outside the package for the same .onnx graphs, classifies like onnxruntime."""
+    import onnxruntime as ort
+    from test_runtime import omniglot_class_images
+
+    from repmet.runtime import FewShotClassifier
+    from repmet.runtime.backends import RUNTIME_BACKENDS, RuntimeBackend, backend_names
+    from repmet.runtime.backends.base import Backend
+
+    class SequentialOrt(Backend):
+        name = "ort-sequential"
+
+        def __init__(self, embedding_path, head_path):
+            options = ort.SessionOptions()
+            options.execution_mode, options.intra_op_num_threads = ort.ExecutionMode.ORT_SEQUENTIAL, 1
+            self._embedding, self._head = (ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
+                                           for p in (embedding_path, head_path))
+
+        def embed(self, images):
+            return self._embedding.run(["embeddings"], {"images": images})[0]
+
+        def head(self, embeddings, representatives):
+            distances, posteriors = self._head.run(["distances", "posteriors"], {"embeddings": embeddings,
+                                                                                 "representatives": representatives})
+            return distances, posteriors
+
+    class SequentialOrtPlugin(RuntimeBackend):
+        name, graph_key, tasks = "ort-sequential", "onnx", ("classification",)
+
+        def open_classifier(self, artifact, device, threads):
+            return SequentialOrt(artifact.graph("onnx", "embedding"), artifact.graph("onnx", "head"))
+
+    RUNTIME_BACKENDS.names()  # the built-ins first, as a plug-in package would find them
+    monkeypatch.setitem(RUNTIME_BACKENDS._entries, "ort-sequential", SequentialOrtPlugin())
+    assert "ort-sequential" in backend_names()
+    ours = FewShotClassifier.load(omniglot_artifact, backend="ort-sequential")
+    reference = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    assert ours.backend.name == "ort-sequential"
+    classes = omniglot_class_images(data_root, classes=4)
+    for classifier in (ours, reference):
+        for label, images in classes:
+            classifier.enroll(label, images[:1])
+    queries = [image for _, images in classes for image in images[1:6]]
+    found, expected = ours.classify(queries, top_k=4), reference.classify(queries, top_k=4)
+    for a, b in zip(found, expected):
+        assert sorted(a.labels) == sorted(b.labels)
+        np.testing.assert_allclose(sorted(a.posteriors), sorted(b.posteriors), atol=1e-5)
 
 
 def test_every_name_table_is_one_registry_helper():

@@ -19,7 +19,7 @@ from repmet.imaging import open_rgb
 from repmet.runtime import Artifact
 from repmet.runtime.artifact import sha256_of
 from repmet.runtime.backends import create_backend
-from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
+from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
 
 CPU_BACKENDS = ["torch", "torchscript", "onnxruntime"]
 

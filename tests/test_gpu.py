@@ -12,7 +12,7 @@ from conftest import SHIPPED_PROTONETS
 from repmet.errors import UserError
 from repmet.export.artifact_writer import export_artifact
 from repmet.runtime import FewShotClassifier
-from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
+from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 needs_tensorrt = pytest.mark.skipif(tensorrt_unavailable_reason() is not None, reason="needs TensorRT and a CUDA GPU")

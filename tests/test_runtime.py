@@ -216,7 +216,7 @@ def test_a_tampered_incomplete_or_foreign_artifact_is_refused(omniglot_artifact,
         FewShotClassifier.load(copy)
     with pytest.raises(UserError, match="metadata.json is missing"):
         FewShotClassifier.load(tmp_path)
-    with pytest.raises(UserError, match="has no tensorrt embedding graph .*metric-export --format trt"):
+    with pytest.raises(UserError, match="has no tensorrt graphs .*metric-export --format trt"):
         FewShotClassifier.load(omniglot_artifact, backend="tensorrt", device="cuda")
 
 

@@ -6,7 +6,7 @@ where it was compiled for 28 x 28, it reads past the end of the buffer and the p
 unless the environment says ``AOTI_RUNTIME_CHECK_INPUTS=1``, and even then refuse batch 1 of a
 dynamic batch. So every package records its inputs under ``repmet.input_shapes`` in its metadata,
 as JSON: one list per input, each dimension a size or ``[lo, hi]`` when it is dynamic. Both
-runtimes check every call against it (:mod:`repmet.runtime.backends.aoti_shapes`, C++ graph_pair.cpp);
+runtimes check every call against it (:mod:`repmet.runtime.backends.aoti.input_shapes`, C++ graph_pair.cpp);
 a package without it is refused, so a ``metadata.json`` that lies about the input can never reach
 compiled code."""
 
@@ -16,7 +16,7 @@ import json
 
 import torch
 
-from repmet.runtime.backends.aoti_shapes import METADATA_KEY
+from repmet.runtime.backends.aoti.input_shapes import METADATA_KEY
 
 UNBOUNDED = 2**62  # a dynamic size without an upper bound in the export
 

@@ -25,10 +25,10 @@ from repmet.export.aoti_export import export_aoti
 from repmet.export.tensorrt_export import export_tensorrt
 from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
-from repmet.formats import CLI_FORMATS, EAGER_BACKEND, by_cli_name
+from repmet.formats import CLI_FORMATS, by_cli_name
 from repmet.methods import open_checkpoint
 from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact
-from repmet.runtime.backends.tensorrt_backend import tensorrt_unavailable_reason
+from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
 
 FORMATS = CLI_FORMATS
 
@@ -141,13 +141,14 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     add_fingerprint_and_gallery(metadata, work, model.gallery if len(model.gallery) else None)
     _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
     artifact = Artifact.open(work)
-    from repmet.runtime.backends import create_backend
+    from repmet.runtime.backends import verifying_backend
 
-    for fmt in [EAGER_BACKEND, *formats]:
-        backend_name = EAGER_BACKEND if fmt == EAGER_BACKEND else by_cli_name(fmt).backend
-        device = "cuda" if backend_name == "tensorrt" else "cpu"
+    for fmt in [None, *formats]:  # None: the eager model.pt, the reference every graph is held to
+        backend = verifying_backend(None if fmt is None else by_cli_name(fmt).graph_key)
+        fmt = fmt or backend.name
         tolerance = None if (fmt == "trt" and fp16) else FP32_TOLERANCE
-        result: Verification = verify_backend(create_backend(artifact, backend_name, device), model, images, tolerance)
+        runner = backend.open_classifier(artifact, backend.verification_device, 0)
+        result: Verification = verify_backend(runner, model, images, tolerance)
         log(f"verified {fmt:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
             f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"
             + ("" if tolerance else " (fp16: reported, not gated)"))

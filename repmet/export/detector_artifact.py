@@ -108,9 +108,10 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     except UserError as exc:
         raise UserError(f"verifying the export needs the detector's real test images ({exc}); pass --data-root DIR")
     images = [split.images[i] for i in np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)]
-    from repmet.runtime.backends.detector_backends import open_detector_graphs
+    from repmet.runtime.backends import verifying_backend
 
-    backends = {fmt: open_detector_graphs(fmt, folder / files["detection"], folder / files["box_embedding"])
+    backends = {fmt: verifying_backend(fmt).detector_runner(folder / files["detection"], folder / files["box_embedding"],
+                                                            "cpu", 0)
                 for fmt, files in metadata["graphs"].items()}
     model, spec = trained.model.eval(), trained.preprocess
     reps = trained.gallery.representatives.numpy().astype(np.float32)

@@ -17,7 +17,7 @@ from torch import nn
 
 from repmet.errors import UserError
 from repmet.export.onnx_export import export_embedding_graph
-from repmet.runtime.backends.tensorrt_backend import current_gpu, tensorrt_unavailable_reason
+from repmet.runtime.backends.tensorrt.cuda import current_gpu, tensorrt_unavailable_reason
 
 WORKSPACE_BYTES = 2 << 30
 

@@ -16,7 +16,7 @@ import click
 
 from repmet.cli_errors import report_user_errors
 from repmet.errors import UserError
-from repmet.formats import BACKENDS
+from repmet.runtime.backends import backend_names
 from repmet.imaging import IMAGE_SUFFIXES
 from repmet.runtime.classifier import FewShotClassifier
 
@@ -54,7 +54,7 @@ def _visible(folder: Path) -> list[Path]:
               help="Image to classify; repeat for several.")
 @click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--backend", default="auto", show_default=True,
-              type=click.Choice(["auto", *BACKENDS]))
+              type=click.Choice(["auto", *backend_names()]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")
@@ -104,11 +104,9 @@ def main(artifact: str, support: str | None, gallery: str | None, save_gallery: 
 def _detect(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None, queries: list[str],
             backend: str, device: str, as_json: bool, support_split: str, score: float, draw: str | None) -> None:
     from repmet.imaging import open_image
-    from repmet.runtime.detector import DETECTOR_BACKENDS, FewShotDetector
+    from repmet.runtime.detector import FewShotDetector
     from repmet.runtime.draw import draw_detections
 
-    if backend not in DETECTOR_BACKENDS:
-        raise UserError(f"--backend {backend} does not run detectors yet; use {', '.join(DETECTOR_BACKENDS)}")
     detector = FewShotDetector.load(artifact, backend=backend, device=device)
     if gallery:
         detector.load_gallery(gallery)

@@ -2,8 +2,9 @@
 examples, then detect it (and the trained classes) in new images; no retraining, no
 re-export: the gallery of representatives is an input of the detection graph.
 
-Backends (:mod:`repmet.runtime.backends.detector_backends`): ``onnxruntime`` (no torch),
-``torchscript``, ``aoti`` and ``torch`` (eager, from model.pt); ``auto`` is ONNX Runtime."""
+Backends are plug-ins (:mod:`repmet.runtime.backends`): ``onnxruntime`` (no torch), ``torchscript``,
+``aoti`` and ``torch`` (eager, from model.pt); ``auto`` takes the first that the artifact and
+this machine allow, in that order (``aoti`` only when named)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,10 @@ from repmet.errors import UserError
 from repmet.imaging import ImageInput, as_image_list, image_name, open_image
 from repmet.limits import MAX_BOXES_PER_ENROLL
 from repmet.runtime.artifact import Artifact
+from repmet.runtime.backends import open_detector_backend
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.graph_errors import graph_errors
 from repmet.runtime.gallery_serving import GalleryServing, check_label
-
-DETECTOR_BACKENDS = ("auto", "onnxruntime", "torchscript", "aoti", "torch")
-
 
 @dataclass(frozen=True)
 class Detection:
@@ -46,16 +45,12 @@ class FewShotDetector(GalleryServing):
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
-        """``backend``: auto (ONNX Runtime), onnxruntime, torchscript, aoti or torch (eager)."""
+        """``backend``: auto, onnxruntime, torchscript, aoti or torch (eager)."""
         artifact = Artifact.open(folder)
         if artifact.task != "detection":
             raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotClassifier, "
                             f"not FewShotDetector")
-        if backend not in DETECTOR_BACKENDS:
-            raise UserError(f"backend {backend!r} is not one a detector runs on; choose from "
-                            f"{', '.join(DETECTOR_BACKENDS)}")
-        runner = _open_backend(artifact, "onnxruntime" if backend == "auto" else backend, device, threads)
-        return cls(artifact, runner)
+        return cls(artifact, open_detector_backend(artifact, backend, device, threads))
 
     # ------------------------------------------------------------------ gallery (and GalleryServing)
     def enroll(self, label: str, examples: Sequence[tuple[ImageInput, Sequence[Sequence[float]]]],
@@ -107,22 +102,6 @@ class FewShotDetector(GalleryServing):
     def _prepare(self, image: ImageInput, name: str) -> PreparedImage:
         rgb = np.asarray(open_image(image, "RGB", name))
         return prepare_detection_image(rgb, *self._preprocess)
-
-
-def _open_backend(artifact: Artifact, backend: str, device: str, threads: int):
-    from repmet.runtime.backends import detector_backends
-
-    if backend == "torch":
-        return detector_backends.EagerDetectorBackend(artifact.file(artifact.metadata["model"]),
-                                                      artifact.metadata["detection"]["canvas"], device)
-    graph_format = "onnx" if backend == "onnxruntime" else backend
-    graphs = artifact.metadata["graphs"].get(graph_format)
-    if graphs is None:
-        exported = ", ".join(sorted(artifact.metadata["graphs"])) or "none"
-        raise UserError(f"{artifact.folder} has no {graph_format} graphs (exported: {exported}); export it with "
-                        f"--format {graph_format}, or choose another backend")
-    return detector_backends.open_detector_graphs(graph_format, artifact.file(graphs["detection"]),
-                                                  artifact.file(graphs["box_embedding"]), device, threads)
 
 
 def _checked_boxes(boxes, size: tuple[int, int], name: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""ONNX Runtime: CPU, or CUDA with the onnxruntime-gpu package. Imports no torch."""
+"""ONNX Runtime: CPU, or CUDA with the onnxruntime-gpu package, for both tasks. Imports no torch."""
 
 from __future__ import annotations
 
@@ -48,3 +48,18 @@ class OnnxRuntimeBackend(Backend):
             "embeddings": np.ascontiguousarray(embeddings, np.float32),
             "representatives": np.ascontiguousarray(representatives, np.float32)})
         return distances, posteriors
+
+
+class OnnxRuntimeDetectorBackend:
+    name = "onnxruntime"
+
+    def __init__(self, detection_path: Path, embedding_path: Path, device: str = "cpu", threads: int = 0) -> None:
+        self.device = device
+        self._detect, self._embed = onnxruntime_sessions([detection_path, embedding_path], device, threads)
+
+    def detect(self, image, representatives: np.ndarray):
+        return self._detect.run(None, {"image": image.tensor, "image_size": image.image_size,
+                                       "representatives": np.ascontiguousarray(representatives, np.float32)})
+
+    def embed_boxes(self, image, boxes: np.ndarray) -> np.ndarray:
+        return self._embed.run(None, {"image": image.tensor, "boxes": np.ascontiguousarray(boxes, np.float32)})[0]
