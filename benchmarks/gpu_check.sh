@@ -40,7 +40,7 @@ if [[ -n "${FLOWERS_CHECKPOINT:-}" ]]; then
 fi
 
 echo "== 2. GPU tests (the detector trained and evaluated on CUDA included)"
-python -m pytest -q -rs tests/test_gpu.py tests/test_export.py -k "tensorrt or cuda or gpu"
+python -m pytest -q -rs tests/export/test_gpu.py tests/export/test_export.py -k "tensorrt or cuda or gpu"
 
 echo "== 3. GPU timings"
 python benchmarks/runtime_bench.py "${ARTIFACTS[@]}" --min-seconds 2

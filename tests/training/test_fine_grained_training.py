@@ -15,7 +15,7 @@ from repmet.errors import UserError
 from repmet.models import EmbeddingHead, FrozenBackbone, create_model
 from repmet.checkpoint import load_checkpoint
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_frozen_backbone_keeps_weights_and_batchnorm_statistics_through_a_training_step():

@@ -46,7 +46,7 @@ def tampered_copy(artifact: Path, where: Path, edit: Callable[[dict], None]) -> 
 def another_model(artifact: Path, where: Path) -> Path:
     """A copy of ``artifact`` that is another model to its galleries (its preprocessing differs),
     with the fingerprint of what it now holds in metadata.json, as an export would write it (the
-    runtime computes the fingerprint from the graph files and preprocessing: tests/test_fingerprint.py)."""
+    runtime computes the fingerprint from the graph files and preprocessing: tests/export/test_fingerprint.py)."""
     def edit(meta: dict) -> None:
         meta["preprocess"]["mean"] = [mean + 0.5 for mean in meta["preprocess"]["mean"]]
         meta["embedding"]["fingerprint"] = fingerprint_of(meta, {n: e["sha256"] for n, e in meta["files"].items()})
@@ -211,7 +211,7 @@ def test_an_artifact_or_gallery_without_a_fingerprint_is_refused(omniglot_artifa
 # ---------------------------------------------------------------- task and formats
 def test_a_classifier_artifact_relabelled_as_a_detector_is_refused(omniglot_artifact, tmp_path):
     """The task decides the schema: a detection artifact needs its detection section and graphs
-    (the classifier's refusal of a real detector artifact: tests/test_detector_artifact.py)."""
+    (the classifier's refusal of a real detector artifact: tests/detection/test_detector_artifact.py)."""
     copy = tampered_copy(omniglot_artifact, tmp_path / "detector", setter("task", "detection"))
     with pytest.raises(UserError, match="metadata.json: detection is missing; export the artifact again"):
         Artifact.open(copy)

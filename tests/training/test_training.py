@@ -14,7 +14,7 @@ from repmet.methods.config_loading import config_from_dict
 from repmet.methods import get_method
 from repmet.train.episodic_trainer import EpisodicTrainer
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "name": "tiny",
     "seed": 1,

@@ -24,7 +24,7 @@ from repmet.errors import UserError  # noqa: E402
 from repmet.imaging import open_image  # noqa: E402
 from repmet.runtime.gallery import Gallery  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[1] / "repmet" / "runtime" / "cpp" / "fuzz" / "corpus"
+CORPUS = Path(__file__).resolve().parents[2] / "repmet" / "runtime" / "cpp" / "fuzz" / "corpus"
 FUZZ = settings(max_examples=int(os.environ.get("REPMET_FUZZ_EXAMPLES", 200)), deadline=None,
                 derandomize="REPMET_FUZZ_EXAMPLES" not in os.environ, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
