@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-# What metadata.json may name (its JSON Schema, repmet.runtime.artifact_schema, reads these).
+# What metadata.json may name (its JSON Schema, repmet.artifact.schema, reads these).
 COLORS: tuple[str, ...] = ("L", "RGB")
 RESIZES: tuple[str, ...] = ("shorter_side", "exact")
 INTERPOLATIONS: tuple[str, ...] = ("bilinear", "lanczos", "bicubic")

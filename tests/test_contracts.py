@@ -32,6 +32,19 @@ def test_export_eval_and_the_eager_runtime_backend_import_nothing_from_the_train
     assert result.stdout.strip() == "[]"
 
 
+def test_the_artifact_contract_imports_no_stage_and_no_torch():
+    """repmet.artifact (schema, reader, writer, fingerprint, gallery file) is what export writes and
+    every runtime reads: it imports neither of them, nor torch (the ONNX Runtime backend runs
+    without it)."""
+    code = ("import sys, pkgutil, importlib, repmet.artifact as a\n"
+            "for m in pkgutil.iter_modules(a.__path__): importlib.import_module('repmet.artifact.' + m.name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith(('repmet.runtime', "
+            "'repmet.export', 'repmet.train', 'repmet.evaluate', 'repmet.methods'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
 def _method_name_uses(path: Path, names: set[str], sections: set[str]) -> list[str]:
     """Comparisons with a method's name, subscripts by it, and reads of a method's config section."""
     found = []
@@ -150,7 +163,7 @@ def test_auto_is_a_priority_list_over_what_the_artifact_and_machine_allow(omnigl
     import json
     import shutil
 
-    from repmet.runtime.artifact import Artifact
+    from repmet.artifact.reader import Artifact
     from repmet.runtime.backends import RUNTIME_BACKENDS, backend_names, choose_backend
 
     order = [name for name in backend_names() if RUNTIME_BACKENDS.get(name).auto_priority is not None]

@@ -19,7 +19,8 @@ import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
-from repmet.export.exportable import ExportableModel, add_fingerprint_and_gallery, exportable_from
+from repmet.artifact.writer import add_fingerprint_and_gallery, write_metadata
+from repmet.export.exportable import ExportableModel, exportable_from
 from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
 from repmet.export.aoti_export import export_aoti
 from repmet.export.tensorrt_export import export_tensorrt
@@ -27,7 +28,7 @@ from repmet.export.torchscript_export import export_torchscript
 from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
 from repmet.formats import CLI_FORMATS, by_cli_name
 from repmet.methods import open_checkpoint
-from repmet.runtime.artifact import METADATA_FILE, SCHEMA_VERSION, Artifact
+from repmet.artifact.reader import METADATA_FILE, SCHEMA_VERSION, Artifact
 from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
 
 FORMATS = CLI_FORMATS
@@ -73,7 +74,7 @@ def _write_atomically(out: Path, build: Callable[[Path], dict]) -> dict:
             # shapes read as ints while tracing: intended, the input size of an artifact is fixed
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             metadata = build(work)
-            _write_metadata(work, metadata)
+            write_metadata(work, metadata)
         require_replaceable(out)  # again: the folder may have changed during the export
         if out.exists():
             shutil.rmtree(out)
@@ -139,7 +140,7 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
     # the fingerprint is of the files written so far; the gallery carries it, so it comes after
     metadata = _metadata(model, checkpoint, graphs, "gallery.npz" if len(model.gallery) else None)
     add_fingerprint_and_gallery(metadata, work, model.gallery if len(model.gallery) else None)
-    _write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
+    write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
     artifact = Artifact.open(work)
     from repmet.runtime.backends import verifying_backend
 
@@ -155,7 +156,7 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[st
         require_passed(result, fmt)
         verification[fmt] = {**result.to_dict(), "inputs": described}
     metadata["verification"] = verification
-    _write_metadata(work, metadata)
+    write_metadata(work, metadata)
     return metadata
 
 
@@ -190,5 +191,3 @@ def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_fil
     }
 
 
-def _write_metadata(folder: Path, metadata: dict) -> None:
-    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")

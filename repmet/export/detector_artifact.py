@@ -19,10 +19,11 @@ from repmet.errors import UserError
 from repmet.export.detector_aoti import export_detector_aoti
 from repmet.export.detector_onnx import DETECTION_OPSET, export_detector_onnx
 from repmet.export.detector_torchscript import export_detector_torchscript
-from repmet.export.exportable import PENDING_FINGERPRINT, add_fingerprint_and_gallery
+from repmet.artifact.writer import add_fingerprint_and_gallery
+from repmet.export.exportable import PENDING_FINGERPRINT
 from repmet.methods import TrainedModel
-from repmet.runtime.artifact import SCHEMA_VERSION
-from repmet.runtime.gallery import Gallery
+from repmet.artifact.reader import SCHEMA_VERSION
+from repmet.artifact.gallery_file import Gallery
 
 VERIFY_IMAGES = 8
 MAX_UNMATCHED = 0.01  # of PyTorch's detections: NMS ties may break the other way

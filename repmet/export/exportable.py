@@ -3,18 +3,14 @@ the trained gallery and the preprocessing, all taken from the checkpoint's own d
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from repmet.methods import TrainedModel, open_checkpoint
 from repmet.models import DistanceHead, EmbeddingNet
 from repmet.preprocess_spec import PreprocessSpec
-from repmet.runtime.artifact import METADATA_FILE, sha256_of
-from repmet.runtime.fingerprint import fingerprint_of
-from repmet.runtime.gallery import Gallery
+from repmet.artifact.gallery_file import Gallery
 
 
 @dataclass
@@ -56,7 +52,7 @@ class ExportableModel:
 
 
 # What a gallery carries until the artifact's files exist: the fingerprint is computed from them
-# (repmet.runtime.fingerprint), so no gallery holding this is ever written.
+# (repmet.artifact.fingerprint), so no gallery holding this is ever written.
 PENDING_FINGERPRINT = "0" * 64
 
 
@@ -70,23 +66,3 @@ def exportable_from(trained: TrainedModel) -> ExportableModel:
     gallery = Gallery(tuple(trained.class_names), reps, np.full(len(reps), reps.shape[1], np.int64),
                       PENDING_FINGERPRINT)
     return ExportableModel(trained, embedding, trained.distance_head(), gallery)
-
-
-def hashed_files(folder: Path) -> dict:
-    """metadata.json's ``files``: the sha256 and size of every file in ``folder`` but metadata.json."""
-    return {p.name: {"sha256": sha256_of(p), "bytes": p.stat().st_size}
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != METADATA_FILE}
-
-
-def add_fingerprint_and_gallery(metadata: dict, folder: Path, gallery: Gallery | None) -> None:
-    """Completes ``metadata`` once every graph file and model.pt are in ``folder``: the embedding
-    fingerprint, computed from those files' bytes and the metadata as a runtime reads it
-    (repmet.runtime.fingerprint), goes into ``embedding.fingerprint`` and into ``gallery``,
-    saved as ``metadata["gallery"]`` (not part of the fingerprint); then ``files`` is hashed."""
-    metadata["files"] = hashed_files(folder)
-    as_read = json.loads(json.dumps(metadata))
-    fingerprint = fingerprint_of(as_read, {name: entry["sha256"] for name, entry in as_read["files"].items()})
-    metadata["embedding"]["fingerprint"] = fingerprint
-    if gallery is not None:
-        replace(gallery, fingerprint=fingerprint).save(folder / metadata["gallery"])
-    metadata["files"] = hashed_files(folder)

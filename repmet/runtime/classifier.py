@@ -11,9 +11,9 @@ import numpy as np
 
 from repmet.errors import UserError
 from repmet.imaging import ImageInput, as_image_list, image_name
-from repmet.runtime.artifact import Artifact
+from repmet.artifact.reader import Artifact
 from repmet.runtime.backends import Backend, create_backend
-from repmet.runtime.gallery import Gallery
+from repmet.artifact.gallery_file import Gallery
 from repmet.runtime.graph_errors import graph_errors
 from repmet.runtime.gallery_serving import GalleryServing, check_label
 from repmet.runtime.preprocess import preprocess_batch
@@ -48,9 +48,9 @@ class FewShotClassifier(GalleryServing):
 
     def __init__(self, artifact: Artifact, backend: Backend, batch_size: int = DEFAULT_BATCH) -> None:
         _require_classification(artifact)
-        self.artifact, self.backend, self.batch_size = artifact, backend, batch_size
+        super().__init__(artifact, backend)
+        self.batch_size = batch_size
         self.preprocess_spec = artifact.preprocess
-        self._serve_gallery(artifact)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0,
@@ -69,7 +69,7 @@ class FewShotClassifier(GalleryServing):
         images = as_image_list(images)
         if not images:
             raise UserError(f"cannot enroll {label!r} from zero images; give at least one")
-        self._add_class(label, self.embed(images), seed)
+        self.galleries.add(label, self.embed(images), seed)
 
     # ------------------------------------------------------------------ inference
     def embed(self, images: Sequence[ImageInput] | ImageInput) -> np.ndarray:
@@ -88,7 +88,7 @@ class FewShotClassifier(GalleryServing):
 
     def classify(self, images: Sequence[ImageInput] | ImageInput, top_k: int = 1) -> list[Prediction]:
         """One :class:`Prediction` per image."""
-        gallery = self._gallery  # one snapshot for the whole call
+        gallery = self.galleries.current  # one snapshot for the whole call
         if len(gallery) == 0:
             raise UserError("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -108,7 +108,7 @@ class FewShotClassifier(GalleryServing):
 
     def posteriors(self, embeddings: np.ndarray, gallery: Gallery | None = None) -> np.ndarray:
         """Class posteriors ``[N, C]`` of ``embeddings`` over ``gallery`` (default: the current one)."""
-        gallery = self._gallery if gallery is None else gallery
+        gallery = self.galleries.current if gallery is None else gallery
         with graph_errors(self.artifact.folder, self.backend.name,
                           f"embeddings {list(embeddings.shape)} and representatives {list(gallery.representatives.shape)}"):
             return self.backend.head(embeddings, gallery.representatives)[1]

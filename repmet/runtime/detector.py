@@ -19,7 +19,7 @@ import numpy as np
 from repmet.errors import UserError
 from repmet.imaging import ImageInput, as_image_list, image_name, open_image
 from repmet.limits import MAX_BOXES_PER_ENROLL
-from repmet.runtime.artifact import Artifact
+from repmet.artifact.reader import Artifact
 from repmet.runtime.backends import open_detector_backend
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.graph_errors import graph_errors
@@ -38,10 +38,9 @@ class FewShotDetector(GalleryServing):
     ``load_gallery`` swap in a new immutable gallery. A call that fails changes nothing."""
 
     def __init__(self, artifact: Artifact, backend) -> None:
-        self.artifact, self.backend = artifact, backend
+        super().__init__(artifact, backend)
         spec = artifact.metadata["preprocess"]
         self._preprocess = (spec["min_size"], spec["max_size"], spec["mean"], spec["std"])
-        self._serve_gallery(artifact)
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
@@ -75,7 +74,7 @@ class FewShotDetector(GalleryServing):
             with graph_errors(self.artifact.folder, self.backend.name, f"an image {list(prepared.tensor.shape)} "
                               f"and {len(checked)} boxes"):
                 rows.append(self.backend.embed_boxes(prepared, prepared.to_resized(checked)))
-        self._add_class(label, np.concatenate(rows), seed)
+        self.galleries.add(label, np.concatenate(rows), seed)
 
     # ------------------------------------------------------------------ detection
     def detect(self, images: Sequence[ImageInput] | ImageInput, score_threshold: float = 0.2) -> list[list[Detection]]:
@@ -84,7 +83,7 @@ class FewShotDetector(GalleryServing):
         object detection"): of the boxes of 5-shot novel classes on fsod-mini scoring 0.2 or more,
         68% were right; at 0.5, 93% (``benchmarks/detection_transfer.py``)."""
         check_score_threshold(score_threshold)
-        gallery = self._gallery  # one snapshot for the whole call
+        gallery = self.galleries.current  # one snapshot for the whole call
         if len(gallery) == 0:
             raise UserError("the gallery is empty: enroll classes first, or load a gallery")
         results = []

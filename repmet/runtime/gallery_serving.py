@@ -1,83 +1,56 @@
-"""What FewShotClassifier and FewShotDetector share: the gallery they serve. It is immutable
-and swapped in whole under a lock, so a concurrent classify or detect sees it before or after a
-change, never half of it; a gallery made with another model is refused."""
+"""What FewShotClassifier and FewShotDetector share: an artifact, the backend that runs it, and
+the gallery they serve (a :class:`~repmet.runtime.gallery_store.GalleryStore`)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import numpy as np
-
+from repmet.artifact.gallery_file import Gallery
+from repmet.artifact.labels import label_problem
+from repmet.artifact.reader import Artifact
 from repmet.errors import UserError
-from repmet.runtime.labels import label_problem
-from repmet.runtime.artifact import Artifact
-from repmet.runtime.gallery import Gallery
+from repmet.runtime.gallery_store import GalleryStore
 
 
 class GalleryServing:
-    artifact: Artifact
-    reps_per_class: int
-    embedding_dim: int
-    fingerprint: str
+    """The base of both runtimes: ``enroll`` and the queries are theirs, the gallery's life is here."""
 
-    def _serve_gallery(self, artifact: Artifact) -> None:
-        """Set up from the artifact's metadata, starting from its trained gallery (if any)."""
-        meta = artifact.metadata
-        self.reps_per_class = int(meta["head"]["reps_per_class"])
-        self.embedding_dim = int(meta["embedding"]["dim"])
-        self.fingerprint = artifact.fingerprint
-        self._write_lock = threading.Lock()
-        self._gallery = self._empty_gallery()
-        if meta.get("gallery"):
-            trained = artifact.file(meta["gallery"])
-            self._gallery = self._checked(Gallery.load(trained), trained)
+    def __init__(self, artifact: Artifact, backend) -> None:
+        self.artifact, self.backend = artifact, backend
+        self.galleries = GalleryStore(artifact)
 
     @property
     def labels(self) -> list[str]:
-        return list(self._gallery.labels)
+        return list(self.galleries.current.labels)
 
     @property
     def gallery(self) -> Gallery:
-        return self._gallery
+        return self.galleries.current
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.galleries.embedding_dim
+
+    @property
+    def reps_per_class(self) -> int:
+        return self.galleries.reps_per_class
+
+    @property
+    def fingerprint(self) -> str:
+        return self.galleries.fingerprint
 
     def remove(self, label: str) -> None:
-        with self._write_lock:
-            self._gallery = self._gallery.without_class(label)
+        self.galleries.remove(label)
 
     def clear(self) -> None:
         """Remove every class (the trained ones included)."""
-        with self._write_lock:
-            self._gallery = self._empty_gallery()
+        self.galleries.clear()
 
     def save_gallery(self, path: str | Path) -> Path:
-        return self._gallery.save(path)
+        return self.galleries.current.save(path)
 
     def load_gallery(self, path: str | Path) -> None:
-        gallery = self._checked(Gallery.load(path, (self.reps_per_class, self.embedding_dim)), path)
-        with self._write_lock:
-            self._gallery = gallery
-
-    def _add_class(self, label: str, embeddings: np.ndarray, seed: int) -> None:
-        with self._write_lock:
-            self._gallery = self._gallery.with_class(label, embeddings, seed)
-
-    def _empty_gallery(self) -> Gallery:
-        return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
-
-    def _checked(self, gallery: Gallery, where: str | Path) -> Gallery:
-        """``gallery``, if it was made with this artifact's embedding."""
-        # Compared first: another model of the same size fits every shape and answers nonsense.
-        if self.fingerprint and gallery.fingerprint != self.fingerprint:
-            raise UserError(f"gallery {where} was made with another model: its embedding fingerprint is "
-                            f"{gallery.fingerprint or 'missing'}, the embedding of {self.artifact.folder} has "
-                            f"{self.fingerprint}; enroll the classes again with this artifact and save a new "
-                            f"gallery")
-        if gallery.embedding_dim != self.embedding_dim or gallery.reps_per_class != self.reps_per_class:
-            raise UserError(f"gallery {where} holds {gallery.reps_per_class} x {gallery.embedding_dim}-d "
-                            f"representatives per class; this model needs {self.reps_per_class} x "
-                            f"{self.embedding_dim}-d (was it saved from another model?)")
-        return gallery
+        self.galleries.load(path)
 
 
 def check_label(label) -> None:

@@ -323,7 +323,7 @@ def spoiled_artifact(artifact: Path, where: Path, edit) -> Path:
 
 
 def colour_on_a_grey_model(metadata):
-    from repmet.runtime.fingerprint import fingerprint_of
+    from repmet.artifact.fingerprint import fingerprint_of
 
     metadata["preprocess"].update(color="RGB", mean=[0.0] * 3, std=[1.0] * 3)
     metadata["input"]["channels"] = 3
@@ -513,7 +513,7 @@ def test_a_label_breaking_the_rule_is_refused_by_both_runtimes(predict_tool, omn
                                                                 tmp_path, kind):
     from repmet.errors import UserError
     from repmet.runtime import FewShotClassifier
-    from repmet.runtime.labels import label_problem
+    from repmet.artifact.labels import label_problem
 
     label = BAD_LABELS[kind]
     support, queries = omniglot_images

@@ -17,7 +17,7 @@ from repmet.export.artifact_writer import export_artifact
 from repmet.export.exportable import load_exportable
 from repmet.imaging import open_rgb
 from repmet.runtime import Artifact
-from repmet.runtime.artifact import sha256_of
+from repmet.artifact.reader import sha256_of
 from repmet.runtime.backends import create_backend
 from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
 

@@ -16,7 +16,7 @@ from conftest import PROJECT_ROOT
 from repmet.errors import UserError
 from repmet.runtime import Artifact, FewShotClassifier, Gallery
 from repmet.runtime.cli_predict import support_classes
-from repmet.runtime.fingerprint import canonical_text, fingerprint_of
+from repmet.artifact.fingerprint import canonical_text, fingerprint_of
 from test_cpp_runtime import omniglot_images, predict_tool, run_tool  # noqa: F401  (fixtures)
 
 EDITED = "metadata.json's embedding.fingerprint does not match the artifact's files (edited?); export the artifact again"

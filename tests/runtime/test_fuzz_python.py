@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st  
 from repmet.annotations import load_coco_detection, load_voc_detection  # noqa: E402
 from repmet.errors import UserError  # noqa: E402
 from repmet.imaging import open_image  # noqa: E402
-from repmet.runtime.gallery import Gallery  # noqa: E402
+from repmet.artifact.gallery_file import Gallery  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "repmet" / "runtime" / "cpp" / "fuzz" / "corpus"
 FUZZ = settings(max_examples=int(os.environ.get("REPMET_FUZZ_EXAMPLES", 200)), deadline=None,
@@ -69,7 +69,7 @@ def returns_or_refuses(load, *args) -> None:
 # ---------------------------------------------------------------- gallery .npz
 @FUZZ
 @given(data=files(seeds("gallery")))
-# found by this test (fixed in repmet/runtime/npz_headers.py, gallery.py): zlib.error from a damaged deflate stream
+# found by this test (fixed in repmet/artifact/npz_headers.py, gallery.py): zlib.error from a damaged deflate stream
 @example(data=(CORPUS / "gallery" / "regression-python-zlib-error.npz").read_bytes())
 def test_gallery_load_returns_or_refuses(tmp_path_factory, data):
     path = tmp_path_factory.getbasetemp() / "fuzz_gallery.npz"

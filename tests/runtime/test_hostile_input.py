@@ -90,7 +90,7 @@ def test_a_gallery_zip_bomb_is_refused_from_its_headers_in_milliseconds(omniglot
     import time
 
     from repmet.runtime import FewShotClassifier
-    from repmet.runtime.gallery import Gallery
+    from repmet.artifact.gallery_file import Gallery
 
     bomb = tmp_path / "bomb.npz"
     zip_bomb(bomb, 1 << 30, 64)
@@ -337,7 +337,7 @@ def test_a_graph_refusing_its_inputs_is_a_sentence_naming_metadata(omniglot_arti
 
 
 def test_metadata_nested_too_deeply_is_a_sentence(tmp_path):
-    from repmet.runtime.artifact import read_json_object
+    from repmet.artifact.reader import read_json_object
 
     deep = tmp_path / "metadata.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
@@ -384,7 +384,7 @@ def resized_artifact(artifact, where, side: int = 4096):
     import json
     import shutil
 
-    from repmet.runtime.fingerprint import fingerprint_of
+    from repmet.artifact.fingerprint import fingerprint_of
 
     copy = where / f"crop_{side}"
     shutil.copytree(artifact, copy)
@@ -434,7 +434,7 @@ def without_input_shapes(artifact, where):
     import torch
     from torch._inductor import aoti_compile_and_package
 
-    from repmet.runtime.fingerprint import fingerprint_of
+    from repmet.artifact.fingerprint import fingerprint_of
 
     copy = where / "older_aoti"
     shutil.copytree(artifact, copy)

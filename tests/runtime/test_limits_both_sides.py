@@ -219,7 +219,7 @@ def test_json_nested_exactly_to_the_limit_is_read_by_both_runtimes(predict_tool,
                                                                    tmp_path):
     """The boundary: both runtimes count depth alike (the top-level value at 0)."""
     artifact = edited_metadata(omniglot_artifact, tmp_path, lambda m: m.update(extra=nested(LIMITS["max_json_depth"])))
-    from repmet.runtime.artifact import read_json_object
+    from repmet.artifact.reader import read_json_object
 
     assert read_json_object(artifact / "metadata.json", "")["extra"]
     support, queries = omniglot_images

@@ -18,10 +18,10 @@ from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.errors import UserError
 from repmet.imaging import open_image, open_rgb
 from repmet.runtime import Artifact, FewShotClassifier, Gallery
-from repmet.runtime.artifact import _Validator
-from repmet.runtime.artifact_schema import ARTIFACT_SCHEMA, FINGERPRINT_REQUIRED
+from repmet.artifact.reader import _Validator
+from repmet.artifact.schema import ARTIFACT_SCHEMA, FINGERPRINT_REQUIRED
 from repmet.runtime.cli_predict import support_classes
-from repmet.runtime.fingerprint import fingerprint_of
+from repmet.artifact.fingerprint import fingerprint_of
 from repmet.runtime.preprocess import preprocess
 
 

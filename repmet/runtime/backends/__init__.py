@@ -5,7 +5,7 @@ plug-ins say what they run, where, and in which order ``auto`` tries them."""
 from __future__ import annotations
 
 from repmet.errors import UserError
-from repmet.runtime.artifact import Artifact
+from repmet.artifact.reader import Artifact
 from repmet.runtime.backends.base import Backend, numpy_head
 from repmet.runtime.backends.plugin import RUNTIME_BACKENDS, RuntimeBackend
 

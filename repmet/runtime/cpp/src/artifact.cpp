@@ -1,4 +1,4 @@
-// metadata.json checked as repmet/runtime/artifact.py checks it, for the keys the C++ runtime
+// metadata.json checked as repmet/artifact/reader.py checks it, for the keys the C++ runtime
 // reads (the full JSON Schema is Python's; a metadata.json it accepts passes here too), with
 // the same sentences: the key path, its value, why, and "export the artifact again".
 #include "repmet/artifact.h"
@@ -137,7 +137,7 @@ bool has_control(const std::string& text) {
   return false;
 }
 
-// PATH=VALUE lines of ``value``, as repmet/runtime/fingerprint.py writes them: object keys sorted
+// PATH=VALUE lines of ``value``, as repmet/artifact/fingerprint.py writes them: object keys sorted
 // (nlohmann::json keeps them in a std::map: byte order, which is code point order in UTF-8),
 // list items with their index, integers as integers, other numbers "%.17g", true/false, null.
 void flatten(const Checker& check, const std::string& path, const json& value, std::string& out) {

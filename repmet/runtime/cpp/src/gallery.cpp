@@ -44,7 +44,7 @@ const std::string kRemedy = "enroll the classes again and save a new gallery";
 constexpr int64_t kMaxScalarChars = 256;  // the format name and the fingerprint
 
 // ``path`` itself, if it names a gallery file: it ends in .npz and is not a folder (a gallery is
-// never written or read anywhere but where it was asked), as repmet.runtime.gallery.gallery_file.
+// never written or read anywhere but where it was asked), as repmet.artifact.gallery_file.gallery_file.
 std::string gallery_file(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path file(path);
@@ -61,7 +61,7 @@ std::string gallery_file(const std::string& path) {
 }
 
 // A member's dtype and shape as its .npy header declares them, against the limits table, before
-// it is inflated (repmet/runtime/npz_headers.py checks the same).
+// it is inflated (repmet/artifact/npz_headers.py checks the same).
 void check_declared(const std::string& path, const std::string& name, const NpzFile::Member& m) {
   auto refuse = [&](const std::string& what) { fail("gallery " + path + ": " + name + " " + what + "; " + kRemedy); };
   const auto& dims = m.shape;
@@ -106,7 +106,7 @@ std::string scalar_string(const NpyArray& array) {
 
 }  // namespace
 
-// repmet.runtime.labels.label_problem: 1 to kMaxLabelChars code points, no control characters
+// repmet.artifact.labels.label_problem: 1 to kMaxLabelChars code points, no control characters
 // or line/paragraph separators (they forge lines in printed tables), not only spaces.
 std::string label_problem(const std::string& label) {
   if (label.empty()) return "a label must be a non-empty string, got ''";

@@ -1,4 +1,4 @@
-// k-means with k-means++ seeding, the algorithm of repmet/runtime/kmeans.py in double
+// k-means with k-means++ seeding, the algorithm of repmet/numpy_kmeans.py in double
 // precision. Its random draws come from std::mt19937, not numpy's generator, so with more
 // shots than representatives the C++ and Python galleries may pick other (equally valid)
 // centres; with at most K shots every shot is a representative in both.

@@ -18,7 +18,7 @@ std::string sha256_of_file(const std::string& path);
 // JSON, larger or nested deeper than the limits (repmet/limits.json). ``remedy`` ends errors.
 nlohmann::json read_json_file(const std::string& path, const std::string& remedy);
 
-// The text whose sha256 is an artifact's embedding fingerprint (as repmet/runtime/fingerprint.py
+// The text whose sha256 is an artifact's embedding fingerprint (as repmet/artifact/fingerprint.py
 // writes it): "repmet-fingerprint-2", "file NAME SHA256" for each listed file but the gallery
 // (``sha256s``: name -> sha256 of its bytes, as verified), then embedding.dim,
 // embedding.normalized, head.distance, input and preprocess as PATH=VALUE lines. An Error

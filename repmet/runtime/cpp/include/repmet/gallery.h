@@ -41,7 +41,7 @@ class Gallery {
   int k_ = 0, dim_ = 0;
 };
 
-// What makes ``label`` not a label (one rule with Python's repmet.runtime.labels), or "".
+// What makes ``label`` not a label (one rule with Python's repmet.artifact.labels), or "".
 std::string label_problem(const std::string& label);
 
 // k-means with k-means++ seeding (``points`` [n, dim], row-major) -> [k, dim]; k == 1 is the mean.

@@ -1,6 +1,6 @@
 """Reading an exported artifact folder: ``metadata.json`` plus the files it lists.
 
-``metadata.json`` is checked against its JSON Schema (``repmet.runtime.artifact_schema``) and
+``metadata.json`` is checked against its JSON Schema (``repmet.artifact.schema``) and
 for consistency before anything it names is read, then every file against its size and sha256.
 Needs no torch."""
 
@@ -18,10 +18,10 @@ from jsonschema.exceptions import ValidationError, best_match
 from repmet.errors import UserError
 from repmet.limits import MAX_JSON_BYTES, NestedTooDeep, loads_within_depth
 from repmet.formats import CLI_FORMATS, by_graph_key
-from repmet.runtime.artifact_schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
+from repmet.artifact.schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
                                             PATTERN_MEANINGS, SCHEMA_VERSION)
-from repmet.runtime.fingerprint import fingerprint_of
-from repmet.runtime.preprocess import PreprocessSpec
+from repmet.artifact.fingerprint import fingerprint_of
+from repmet.preprocess_spec import PreprocessSpec
 
 METADATA_FILE = "metadata.json"
 REMEDY = "export the artifact again with metric-export"
@@ -106,7 +106,7 @@ class Artifact:
     @property
     def fingerprint(self) -> str:
         """The embedding's fingerprint (64 hex digits): galleries made with this model carry it.
-        Computed from the graph files' bytes and the preprocessing (repmet.runtime.fingerprint),
+        Computed from the graph files' bytes and the preprocessing (repmet.artifact.fingerprint),
         never read from metadata.json: an artifact whose embedding.fingerprint differs is refused."""
         return self.computed_fingerprint or _unopened(self.folder)
 

@@ -1,5 +1,5 @@
 """The JSON Schema of an artifact's ``metadata.json`` (a plain dict, checked by
-``repmet.runtime.artifact`` with the ``jsonschema`` package before anything else is read).
+``repmet.artifact.reader`` with the ``jsonschema`` package before anything else is read).
 
 Every number that sizes an allocation (crop, resize, dimensions, counts) is bounded here, so a
 damaged or hostile metadata.json is refused before it can ask for gigabytes. Needs no torch.

@@ -102,7 +102,7 @@ def _scalar(path: str, value: Any, where: str) -> str:
 
 
 def _refuse(where: str, path: str, value: Any, why: str) -> None:
-    """The sentence of repmet.runtime.artifact (and of the C++ runtime): key path, value, why."""
+    """The sentence of repmet.artifact.reader (and of the C++ runtime): key path, value, why."""
     shown = json.dumps(value, default=repr)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
     raise UserError(f"{where}: {path} = {shown} is invalid ({why}); {REMEDY}")

@@ -27,10 +27,10 @@ import numpy as np
 
 from repmet.atomic_write import atomic_write
 from repmet.errors import UserError
-from repmet.runtime.labels import label_problem
-from repmet.runtime.npz_headers import check_declared_sizes
-from repmet.runtime.artifact_schema import FINGERPRINT_REQUIRED, HEX64, NO_FINGERPRINT
-from repmet.runtime.kmeans import kmeans_numpy
+from repmet.artifact.labels import label_problem
+from repmet.artifact.npz_headers import check_declared_sizes
+from repmet.artifact.schema import FINGERPRINT_REQUIRED, HEX64, NO_FINGERPRINT
+from repmet.numpy_kmeans import kmeans_numpy
 
 GALLERY_FORMAT = "repmet-gallery-2"
 _KEYS = ("format", "fingerprint", "labels", "representatives", "counts")
