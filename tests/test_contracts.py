@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from repmet.errors import UserError
-from repmet.formats import CLI_FORMATS, FORMATS
+from repmet.artifact.graph_formats import CLI_FORMATS, FORMATS
 from repmet.methods import available_methods, get_method, open_checkpoint, register_method
 from repmet.methods.config_loading import config_from_dict, load_config
 from repmet.methods.registry import method_sections
@@ -122,20 +122,36 @@ def test_the_one_posterior_formula_equals_its_definition(distance_sigma):
 
 
 def test_one_format_table_serves_export_and_runtime():
-    from repmet.export.artifact_writer import FORMATS as EXPORT_FORMATS
+    """The export format plug-ins, the artifact contract's table of graph keys and the runtime
+    backend plug-ins agree: every format's graphs have a backend, every backend runs a format's
+    graphs (or model.pt)."""
+    from repmet.export.formats import EXPORT_FORMATS, format_names
     from repmet.runtime.backends import RUNTIME_BACKENDS, backend_names
 
-    assert EXPORT_FORMATS == CLI_FORMATS == ("torchscript", "onnx", "trt", "aoti")
-    assert {f.graph_key for f in FORMATS} == {"torchscript", "onnx", "tensorrt", "aoti"}
-    # every format's graphs have a backend, and every backend's graphs are a format (or model.pt)
+    exported = {(EXPORT_FORMATS.get(n).name, EXPORT_FORMATS.get(n).graph_key) for n in format_names()}
+    assert exported == {(f.cli_name, f.graph_key) for f in FORMATS}
+    assert set(CLI_FORMATS) == {"torchscript", "onnx", "trt", "aoti"}
     keys = {RUNTIME_BACKENDS.get(name).graph_key for name in backend_names()}
     assert keys == {f.graph_key for f in FORMATS} | {None}
     assert set(backend_names()) == {"torch", "torchscript", "onnxruntime", "tensorrt", "aoti"}
 
 
-def _backend_name_constants(path: Path, names: set[str]) -> list[str]:
-    """String constants equal to a backend's name (docstrings and messages are longer strings)."""
-    return [f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} names backend {node.value!r}"
+def test_export_names_no_format_outside_its_plugin_folder():
+    """A format is a plug-in: the writer, the detector builder and the CLI loop over the registry."""
+    from repmet.export.formats import format_names
+
+    names = set(format_names())
+    formats = PACKAGE / "export" / "formats"
+    plugin_folders = [path for path in formats.iterdir() if (path / "__init__.py").is_file()]
+    offenders = [hit for path in sorted((PACKAGE / "export").rglob("*.py"))
+                 if not any(folder in path.parents for folder in plugin_folders)
+                 for hit in _name_constants(path, names)]
+    assert offenders == [], "\n".join(offenders)
+
+
+def _name_constants(path: Path, names: set[str]) -> list[str]:
+    """String constants equal to one of ``names`` (docstrings and messages are longer strings)."""
+    return [f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} names {node.value!r}"
             for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
 
@@ -152,11 +168,11 @@ def test_the_runtime_names_no_backend_outside_its_plugin_folder():
     plugin_code += [PACKAGE / "runtime" / "cpp"]  # the C++ runtime: its own backends, its own tools
     offenders = [hit for path in sorted((PACKAGE / "runtime").rglob("*.py"))
                  if not any(code == path or code in path.parents for code in plugin_code)
-                 for hit in _backend_name_constants(path, names)]
+                 for hit in _name_constants(path, names)]
     assert offenders == [], "\n".join(offenders)
     planted = backends / "__init__.py"
-    assert _backend_name_constants(planted, names) == []  # and the check itself finds a planted name:
-    assert _backend_name_constants(Path(__file__), {"onnxruntime"}), "the check found nothing it should have"
+    assert _name_constants(planted, names) == []  # and the check itself finds a planted name:
+    assert _name_constants(Path(__file__), {"onnxruntime"}), "the check found nothing it should have"
 
 
 def test_auto_is_a_priority_list_over_what_the_artifact_and_machine_allow(omniglot_artifact, tmp_path):

@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from repmet.errors import UserError
 from repmet.limits import MAX_JSON_BYTES, NestedTooDeep, loads_within_depth
-from repmet.formats import CLI_FORMATS, by_graph_key
+from repmet.artifact.graph_formats import CLI_FORMATS, by_graph_key
 from repmet.artifact.schema import (ARTIFACT_SCHEMA, DETECTION_GRAPH_FILE_KEYS, GRAPH_FILE_KEYS,
                                             PATTERN_MEANINGS, SCHEMA_VERSION)
 from repmet.artifact.fingerprint import fingerprint_of

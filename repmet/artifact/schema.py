@@ -7,7 +7,7 @@ damaged or hostile metadata.json is refused before it can ask for gigabytes. Nee
 
 from __future__ import annotations
 
-from repmet.formats import FORMATS
+from repmet.artifact.graph_formats import FORMATS
 from repmet.preprocess_spec import COLORS, INTERPOLATIONS, RESIZES
 
 SCHEMA_VERSION = 1

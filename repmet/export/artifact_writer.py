@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import tempfile
 import warnings
@@ -15,50 +14,54 @@ from typing import Callable
 
 import torch
 
-import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
 from repmet.artifact.writer import add_fingerprint_and_gallery, write_metadata
 from repmet.export.exportable import ExportableModel, exportable_from
-from repmet.export.onnx_export import DEFAULT_OPSET, export_onnx
-from repmet.export.aoti_export import export_aoti
-from repmet.export.tensorrt_export import export_tensorrt
-from repmet.export.torchscript_export import export_torchscript
-from repmet.export.verify import FP32_TOLERANCE, Verification, require_passed, sample_images, verify_backend
-from repmet.formats import CLI_FORMATS, by_cli_name
+from repmet.export.formats import ExportFormat, ExportOptions, chosen_formats, format_names, package_versions
+from repmet.export.formats.onnx.classifier import DEFAULT_OPSET
+from repmet.export.verify import Verification, require_passed, sample_images, verify_backend
 from repmet.methods import open_checkpoint
 from repmet.artifact.reader import METADATA_FILE, SCHEMA_VERSION, Artifact
-from repmet.runtime.backends.tensorrt.cuda import tensorrt_unavailable_reason
-
-FORMATS = CLI_FORMATS
 
 
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
                     fp16: bool = False, max_batch: int = 64, data_root: str | None = None,
                     samples_dir: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata."""
-    formats = list(dict.fromkeys(formats))
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise UserError(f"unknown format {unknown[0] if unknown else None!r}; choose from {', '.join(FORMATS)}")
-    if fp16 and "trt" not in formats:
-        raise UserError("--fp16 applies to TensorRT engines; add --format trt or drop --fp16")
-    if "trt" in formats and (reason := tensorrt_unavailable_reason()):
-        raise UserError(f"cannot export --format trt here: {reason}")
+    if not formats:
+        raise UserError(f"no --format given; choose from {', '.join(format_names())}")
+    for name in formats:  # unknown names first, before a checkpoint is read
+        if name not in format_names():
+            raise UserError(f"unknown format {name!r}; choose from {', '.join(format_names())}")
+    engines = [n for n in format_names() if _format(n).builds_engines]
+    if fp16 and not any(name in engines for name in formats):
+        raise UserError(f"--fp16 applies to TensorRT engines; add --format {' or '.join(engines)} or drop --fp16")
+    for name in formats:
+        if reason := _format(name).unavailable_reason():
+            raise UserError(f"cannot export --format {name} here: {reason}")
     if max_batch < 1:
         raise UserError(f"--max-batch must be at least 1, got {max_batch}")
     out = Path(out)
     require_replaceable(out)
 
     trained = open_checkpoint(checkpoint)
+    chosen = chosen_formats(list(formats), trained.method.task)
     if trained.method.task == "detection":
-        return _write_atomically(out, lambda work: build_detector_artifact(trained, checkpoint, work, formats,
+        return _write_atomically(out, lambda work: build_detector_artifact(trained, checkpoint, work, chosen,
                                                                            data_root, log))
     model = exportable_from(trained)  # the checkpoint is read once
     images, described = sample_images(model, data_root, samples_dir)
-    return _write_atomically(out, lambda work: _build(model, checkpoint, work, formats, opset, fp16, max_batch,
-                                                      images, described, log))
+    options = ExportOptions(opset, fp16, max_batch)
+    return _write_atomically(out, lambda work: _build(model, checkpoint, work, chosen, options, images, described,
+                                                      log))
+
+
+def _format(name: str) -> ExportFormat:
+    from repmet.export.formats import EXPORT_FORMATS
+
+    return EXPORT_FORMATS.get(name, where="--format")
 
 
 def _write_atomically(out: Path, build: Callable[[Path], dict]) -> dict:
@@ -119,57 +122,43 @@ def _artifact_files(folder: Path) -> set[str] | None:
     return {METADATA_FILE, *map(str, files)}
 
 
-def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[str], opset: int, fp16: bool,
-           max_batch: int, images, described: str, log) -> dict:
+def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[ExportFormat], options: ExportOptions,
+           images, described: str, log) -> dict:
     example = torch.from_numpy(images[:2])
     graphs, verification = {}, {}
     trained = model.trained
     save_checkpoint({"model": trained.model.state_dict(), "config": model.config.to_dict(), "epoch": trained.epoch,
                      **trained.description()}, work / "model.pt")
-    if "torchscript" in formats:
-        graphs["torchscript"] = export_torchscript(model.embedding, model.head, example, work)
-    if "onnx" in formats or "trt" in formats:
-        graphs["onnx"] = export_onnx(model.embedding, model.head, example, work, opset)
-    if "aoti" in formats:
-        graphs["aoti"] = export_aoti(model.embedding, model.head, example, work, max_batch,
-                                     model.gallery.reps_per_class)
-    if "trt" in formats:
-        graphs["tensorrt"] = {**export_tensorrt(work, model.embedding, example, model.input_shape, max_batch, fp16,
-                                                opset), "head": "head.onnx"}
+    for fmt in formats:
+        graphs[fmt.graph_key] = fmt.export_classifier(model, example, work, options)
 
     # the fingerprint is of the files written so far; the gallery carries it, so it comes after
-    metadata = _metadata(model, checkpoint, graphs, "gallery.npz" if len(model.gallery) else None)
+    metadata = _metadata(model, checkpoint, graphs, package_versions(formats, graphs),
+                         "gallery.npz" if len(model.gallery) else None)
     add_fingerprint_and_gallery(metadata, work, model.gallery if len(model.gallery) else None)
     write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
     artifact = Artifact.open(work)
     from repmet.runtime.backends import verifying_backend
 
     for fmt in [None, *formats]:  # None: the eager model.pt, the reference every graph is held to
-        backend = verifying_backend(None if fmt is None else by_cli_name(fmt).graph_key)
-        fmt = fmt or backend.name
-        tolerance = None if (fmt == "trt" and fp16) else FP32_TOLERANCE
+        backend = verifying_backend(None if fmt is None else fmt.graph_key)
+        name = backend.name if fmt is None else fmt.name
+        tolerance = (fmt or ExportFormat()).tolerance(options)
         runner = backend.open_classifier(artifact, backend.verification_device, 0)
         result: Verification = verify_backend(runner, model, images, tolerance)
-        log(f"verified {fmt:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
+        log(f"verified {name:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
             f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"
             + ("" if tolerance else " (fp16: reported, not gated)"))
-        require_passed(result, fmt)
-        verification[fmt] = {**result.to_dict(), "inputs": described}
+        require_passed(result, name)
+        verification[name] = {**result.to_dict(), "inputs": described}
     metadata["verification"] = verification
     write_metadata(work, metadata)
     return metadata
 
 
-def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, gallery_file: str | None) -> dict:
+def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, versions: dict, gallery_file: str | None) -> dict:
     """Everything but the fingerprint, ``files`` (add_fingerprint_and_gallery) and the verification results."""
-    import onnx
-    import onnxruntime
-
     config = model.config
-    versions = {"repmet": repmet.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
-    if "tensorrt" in graphs:
-        versions["tensorrt"] = graphs["tensorrt"]["tensorrt"]
     return {
         "schema_version": SCHEMA_VERSION,
         "task": model.trained.method.task,

@@ -1,17 +1,18 @@
-"""``metric-export CHECKPOINT --format torchscript|onnx|trt [--format ...] --out DIR [--fp16] [--opset N] [--max-batch B]``."""
+"""``metric-export CHECKPOINT --format torchscript|onnx|trt|aoti [--format ...] --out DIR [--fp16] [--opset N] [--max-batch B]``."""
 
 from __future__ import annotations
 
 import click
 
 from repmet.cli_errors import report_user_errors
-from repmet.export.artifact_writer import FORMATS, export_artifact
-from repmet.export.onnx_export import DEFAULT_OPSET
+from repmet.export.artifact_writer import export_artifact
+from repmet.export.formats import format_names
+from repmet.export.formats.onnx.classifier import DEFAULT_OPSET
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--format", "formats", multiple=True, required=True, type=click.Choice(FORMATS),
+@click.option("--format", "formats", multiple=True, required=True, type=click.Choice(format_names()),
               help="Graph format; repeat to put several into one artifact.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Artifact folder to write.")
 @click.option("--fp16", is_flag=True, help="Build the TensorRT engine in fp16 (differences reported, not gated).")

@@ -1,24 +1,21 @@
-"""A detector's artifact: the fixed-shape detection and box-embedding graphs in ONNX (portable,
-and the TensorRT-parser variant), TorchScript and/or AOTInductor packages, the trained gallery, ``model.pt`` and
+"""A detector's artifact: the fixed-shape detection and box-embedding graphs of each chosen format
+(``repmet.export.formats``: ONNX, portable and the TensorRT-parser variant; TorchScript; AOTInductor
+packages), the trained gallery, ``model.pt`` and
 ``metadata.json`` (``task: detection``). Verified on real test images: each backend's
 detections against eager PyTorch's (same label, IoU >= 0.99, score within 1e-3), and its box
 embeddings."""
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-import repmet
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
-from repmet.export.detector_aoti import export_detector_aoti
-from repmet.export.detector_onnx import DETECTION_OPSET, export_detector_onnx
-from repmet.export.detector_torchscript import export_detector_torchscript
+from repmet.export.formats import ExportFormat, package_versions
 from repmet.artifact.writer import add_fingerprint_and_gallery
 from repmet.export.exportable import PENDING_FINGERPRINT
 from repmet.methods import TrainedModel
@@ -31,28 +28,15 @@ SCORE_TOLERANCE = 1e-3
 EMBEDDING_TOLERANCE = 1e-4
 
 
-def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[str],
+def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[ExportFormat],
                             data_root: str | None, log: Callable[[str], None]) -> dict:
-    unsupported = [f for f in formats if f not in ("onnx", "torchscript", "aoti")]
-    if unsupported:
-        raise UserError(f"detector artifacts are exported as --format onnx (its detection_trt.onnx is the TensorRT "
-                        f"parser's input), torchscript or aoti; --format {unsupported[0]} for detectors is not done yet")
     model = trained.model.eval()
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
                      **trained.description()}, work / "model.pt")
-    graphs = {}
-    if "onnx" in formats:
-        files = export_detector_onnx(model, canvas, work, "onnx")
-        trt_files = export_detector_onnx(model, canvas, work, "tensorrt")
-        graphs["onnx"] = {**files, "detection_trt": trt_files["detection"],
-                          "box_embedding_trt": trt_files["box_embedding"], "opset": DETECTION_OPSET}
-    if "torchscript" in formats:
-        graphs["torchscript"] = export_detector_torchscript(model, canvas, work)
-    if "aoti" in formats:
-        graphs["aoti"] = export_detector_aoti(model, canvas, work)
+    graphs = {fmt.graph_key: fmt.export_detector(model, canvas, work) for fmt in formats}
     # the fingerprint is of the graphs and model.pt (and the preprocessing); the gallery carries it
-    metadata = _metadata(trained, checkpoint, canvas, graphs)
+    metadata = _metadata(trained, checkpoint, canvas, graphs, package_versions(formats, graphs))
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     add_fingerprint_and_gallery(metadata, work, Gallery(tuple(trained.class_names), reps,
                                                         np.full(len(reps), reps.shape[1], np.int64),
@@ -61,11 +45,8 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
     return metadata
 
 
-def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict) -> dict:
+def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict, versions: dict) -> dict:
     """Everything but the fingerprint, ``files`` (add_fingerprint_and_gallery) and the verification results."""
-    import onnx
-    import onnxruntime
-
     size = trained.model.size
     gallery = trained.gallery
     return {
@@ -86,8 +67,7 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict)
         "gallery": "gallery.npz",
         "model": "model.pt",
         "graphs": graphs,
-        "versions": {"repmet": repmet.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
-                     "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
+        "versions": versions,
     }
 
 

@@ -11,9 +11,9 @@ import torch
 
 from repmet.errors import UserError
 from repmet.export.exportable import ExportableModel
+from repmet.export.formats.plugin import FP32_TOLERANCE
 from repmet.runtime.backends import Backend
 
-FP32_TOLERANCE = 1e-4
 SAMPLE_IMAGES = 16
 
 

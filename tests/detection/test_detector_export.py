@@ -13,7 +13,7 @@ from repmet.data.detection import SupportBox
 from repmet.methods.detector_regions import embed_boxes, image_tensor
 from repmet.evaluate.detection_match import unmatched_detections
 from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph
-from repmet.export.detector_onnx import export_detector_onnx
+from repmet.export.formats.onnx.detector import export_detector_onnx
 from repmet.imaging import open_rgb
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import load_detection_split

@@ -137,9 +137,9 @@ def test_exporting_from_a_folder_of_images_when_the_dataset_is_absent(tmp_path, 
 
 
 def test_an_export_that_disagrees_with_pytorch_is_refused_and_writes_nothing(data_root, tmp_path, monkeypatch):
-    import repmet.export.artifact_writer as writer
+    import repmet.export.formats.plugin as formats
 
-    monkeypatch.setattr(writer, "FP32_TOLERANCE", 0.0)  # no export is bit-exact: every check must now fail
+    monkeypatch.setattr(formats, "FP32_TOLERANCE", 0.0)  # no export is bit-exact: every check must now fail
     with pytest.raises(UserError, match="disagrees with the PyTorch model.*the artifact was not written"):
         export_artifact(str(SHIPPED_PROTONETS), tmp_path / "out", ["onnx"], data_root=str(data_root), log=lambda _: None)
     assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())

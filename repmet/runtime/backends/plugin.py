@@ -16,7 +16,7 @@ import pkgutil
 from pathlib import Path
 
 from repmet.errors import UserError
-from repmet.formats import by_graph_key
+from repmet.artifact.graph_formats import by_graph_key
 from repmet.registry import Registry
 
 TASKS = ("classification", "detection")

@@ -1,5 +1,5 @@
 """Every call of an AOTInductor package is checked against the input shapes stored in the package
-itself (written by ``repmet.export.aoti_input_shapes``, which says why): compiled code handed
+itself (written by ``repmet.export.formats.aoti.input_shapes``, which says why): compiled code handed
 another shape reads past its buffers and kills the process."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ namespace repmet {
 namespace {
 
 // The key that repmet's exporter stores each AOTInductor package's input shapes under (as JSON:
-// one list per input, each size an integer or [lo, hi]); repmet/export/aoti_input_shapes.py.
+// one list per input, each size an integer or [lo, hi]); repmet/export/formats/aoti/input_shapes.py.
 const char* const kInputShapesKey = "repmet.input_shapes";
 
 std::vector<std::vector<std::pair<int64_t, int64_t>>> stored_input_shapes(

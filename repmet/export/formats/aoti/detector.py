@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 
-from repmet.export.aoti_input_shapes import package_options
+from repmet.export.formats.aoti.input_shapes import package_options
 from repmet.models.detection.fixed_shape_graph import BoxEmbeddingGraph, DetectionGraph, example_inputs
 
 MAX_CLASSES = 10_000

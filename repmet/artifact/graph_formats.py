@@ -1,7 +1,9 @@
-"""The one table of export formats: what ``metric-export --format`` calls a format and the key of
-its graphs in an artifact's ``metadata.json``. Which backends run a format's graphs is the
-backends' own business (each plug-in names its ``graph_key``: ``repmet.runtime.backends``), so
-a second backend for the same graphs needs no change here. Standard library only."""
+"""The graph keys an artifact's ``metadata.json`` may hold, and the ``metric-export --format`` that
+writes each: part of the artifact contract, because the schema checks an untrusted metadata file
+against it and a runtime's message names the option that exports missing graphs. The exporters
+are plug-ins (``repmet.export.formats``), and so are the backends that run the graphs
+(``repmet.runtime.backends``: each names its ``graph_key``); a contracts test holds the plug-ins
+and this table to each other. Standard library only."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from repmet.errors import UserError
-from repmet.export.onnx_export import export_embedding_graph
+from repmet.export.formats.onnx.classifier import export_embedding_graph
 from repmet.runtime.backends.tensorrt.cuda import current_gpu, tensorrt_unavailable_reason
 
 WORKSPACE_BYTES = 2 << 30

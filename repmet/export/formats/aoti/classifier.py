@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from repmet.export.aoti_input_shapes import package_options
+from repmet.export.formats.aoti.input_shapes import package_options
 from repmet.models import DistanceHead, EmbeddingNet
 
 MAX_QUERIES = 4096

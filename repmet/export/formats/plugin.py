@@ -1,0 +1,104 @@
+"""An export format is a plug-in: one subpackage of ``repmet.export.formats`` registers an
+:class:`ExportFormat` that owns its exporters (per task), the files they write into the
+artifact (its ``graphs[graph_key]`` entry) and how strictly its graphs are verified. The
+backends that run its graphs say so themselves (``repmet.runtime.backends``: ``graph_key``), so
+``metric-export`` and the artifact writer loop over the registry and never branch on a name.
+
+Discovery imports each format's ``__init__`` only, which stays light: torch, onnx and TensorRT
+load when an exporter runs."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from repmet.errors import UserError
+from repmet.registry import Registry
+
+FP32_TOLERANCE = 1e-4  # max |diff| of embeddings and posteriors against eager PyTorch
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    opset: int
+    fp16: bool
+    max_batch: int
+
+
+class ExportFormat:
+    name: str = ""  # metric-export --format NAME
+    graph_key: str = ""  # the artifact's metadata.json: graphs[graph_key]
+    order: int = 50  # formats are written in this order (an engine after the ONNX graph it is built from)
+    needs: tuple[str, ...] = ()  # formats whose graphs this one builds on, exported with it
+    tasks: tuple[str, ...] = ("classification", "detection")
+    builds_engines: bool = False  # --fp16 applies to it
+
+    def unavailable_reason(self) -> str | None:
+        """None when this machine can export the format, else why not, in one sentence."""
+        return None
+
+    def export_classifier(self, model, example, folder: Path, options: ExportOptions) -> dict:
+        """Write the embedding and head graphs of ``model`` (an ExportableModel) into ``folder``;
+        returns the ``graphs[graph_key]`` entry."""
+        raise UserError(f"--format {self.name} does not export classifiers yet")
+
+    def export_detector(self, model, canvas: int, folder: Path) -> dict:
+        """Write the detection and box-embedding graphs of a detector; returns its graphs entry."""
+        raise UserError(f"--format {self.name} does not export detectors yet")
+
+    def package_versions(self, graphs: dict) -> dict[str, str]:
+        """The versions of the packages that wrote (and verified) this format's ``graphs`` entry,
+        for the artifact's ``versions``."""
+        return {}
+
+    def tolerance(self, options: ExportOptions) -> float | None:
+        """The largest difference from eager PyTorch that verification accepts (None: reported only)."""
+        return FP32_TOLERANCE
+
+
+def _discover() -> None:
+    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        if module.ispkg:
+            importlib.import_module(f"{__name__.rsplit('.', 1)[0]}.{module.name}")
+
+
+EXPORT_FORMATS: Registry[ExportFormat] = Registry("format", _discover)
+
+
+def register_format(fmt: ExportFormat) -> ExportFormat:
+    return EXPORT_FORMATS.register(fmt.name, fmt)
+
+
+def format_names() -> list[str]:
+    """Every export format, in the order they are written."""
+    return [f.name for f in sorted((f for _, f in EXPORT_FORMATS.items()), key=lambda f: (f.order, f.name))]
+
+
+def chosen_formats(names: list[str], task: str) -> list[ExportFormat]:
+    """The formats named (with the ones they need), in writing order; a sentence for an unknown
+    name or one that does not export this task."""
+    chosen: dict[str, ExportFormat] = {}
+    for name in names:
+        fmt = EXPORT_FORMATS.get(name, where="--format")
+        if task not in fmt.tasks:
+            can = [n for n in format_names() if task in EXPORT_FORMATS.get(n).tasks]
+            raise UserError(f"--format {name} does not export {task} models yet; choose from {', '.join(can)}")
+        for needed in (*fmt.needs, name):
+            chosen[needed] = EXPORT_FORMATS.get(needed)
+    return sorted(chosen.values(), key=lambda f: (f.order, f.name))
+
+
+def package_versions(formats: list[ExportFormat], graphs: dict) -> dict[str, str]:
+    """The artifact's ``versions``: repmet, torch and Python, and what each format adds."""
+    import platform
+
+    import torch
+
+    import repmet
+
+    versions = {"repmet": repmet.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    for fmt in formats:
+        versions.update(fmt.package_versions(graphs[fmt.graph_key]))
+    return versions
