@@ -16,6 +16,7 @@ from pathlib import Path
 
 from repmet.checkpoint import load_checkpoint
 from repmet.devices import resolve_device
+from repmet.evaluate.registry import evaluate_trained
 from repmet.methods import EvalRequest, open_checkpoint
 
 REFERENCE = {  # (paper, original PyTorch code), 5-way 1-shot, 5-way 5-shot, 20-way 1-shot, 20-way 5-shot
@@ -42,7 +43,7 @@ def main() -> None:
         config = trained.config
         d, e, t = config.data, config.eval, config.train
         start = time.perf_counter()
-        score = trained.method.evaluate(trained, EvalRequest(episodes=args.episodes, device=device, progress=False))
+        score = evaluate_trained(trained, EvalRequest(episodes=args.episodes, device=device, progress=False))
         eval_seconds = time.perf_counter() - start
         train_minutes = sum(r["seconds"] for r in history) / 60
         episodes = len(history) * t.episodes_per_epoch

@@ -24,6 +24,7 @@ from repmet.export.exportable import load_exportable
 from repmet.runtime import FewShotClassifier
 from repmet.evaluate.episodes import evaluate_episodes
 from repmet.losses import create_loss
+from repmet.evaluate.registry import evaluate_trained
 from repmet.methods import EvalRequest
 
 
@@ -62,7 +63,7 @@ def flowers(checkpoint: str, artifact: str, backends: list[str]) -> None:
     config = model.config
     start = time.perf_counter()
     trained = model.trained  # what metric-eval runs
-    reference = trained.method.evaluate(trained, EvalRequest(episodes=1, progress=False))
+    reference = evaluate_trained(trained, EvalRequest(episodes=1, progress=False))
     print(f"| {config.name} | metric-eval code | {100 * reference['accuracy']:.2f} | - | "
           f"{time.perf_counter() - start:.0f} |", flush=True)
     test = load_labeled_split(config.data.dataset, config.data.test_split, config.data.root)

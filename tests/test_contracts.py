@@ -370,11 +370,9 @@ def test_the_circle_check_finds_a_circle():
 # losses, data, ...). Export verifies through the runtime, training validates through evaluation.
 MAY_IMPORT = {"shared": set(), "runtime": set(), "evaluate": set(), "train": {"evaluate"},
               "export": {"runtime", "evaluate"}}
-# Known upward imports still to remove (issue 22: a method's evaluation hook calls the evaluation
-# code of its task); no new one may appear.
-KNOWN_UPWARD = {("repmet.methods.detector", "repmet.evaluate.detection"),
-                ("repmet.methods.fine_grained", "repmet.evaluate.fine_grained"),
-                ("repmet.methods.protonets", "repmet.evaluate.episodes")}
+# No upward import is left: methods name their evaluation (repmet.evaluate.registry) instead of
+# calling the evaluate stage, and none may appear.
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 
 def _stage(module: str) -> str:

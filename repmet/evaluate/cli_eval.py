@@ -10,6 +10,7 @@ import click
 from repmet.cli_errors import report_user_errors
 from repmet.devices import flush_denormals, resolve_device
 from repmet.errors import UserError
+from repmet.evaluate.registry import evaluate_trained
 from repmet.methods import EvalRequest, open_checkpoint
 
 
@@ -36,7 +37,7 @@ def main(checkpoint: str, split: str | None, way: int | None, shot: int | None, 
         trained.config.data.root = data_root
     flush_denormals()
     request = EvalRequest(split, way, shot, query, episodes, seed, resolve_device(device, option="--device"))
-    result = trained.method.evaluate(trained, request)
+    result = evaluate_trained(trained, request)
     for line in trained.method.summary(trained.config, result):
         click.echo(line)
     if json_path:

@@ -9,7 +9,7 @@ so they are computed once and each episode reruns only the scoring and NMS
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from repmet.data.detection import BaseNovelClasses, DetectionSplit, sample_suppo
 from repmet.errors import UserError
 from repmet.evaluate.confidence import mean_and_ci95
 from repmet.evaluate.detection_ap import detection_ap
+from repmet.evaluate.registry import EVALUATIONS
 from repmet.evaluate.linear_finetune_baseline import (detect_with_linear_classifier, fine_tune_linear_classifier,
                                                       support_region_features)
 from repmet.evaluate.region_detections import detect_cached
@@ -83,3 +84,11 @@ def evaluate_detector(trained, test: DetectionSplit, split: str, classes: BaseNo
     result["novel_ap50"] = result["fewshot"][0]["novel_ap50"]
     result["novel_ap50_ci95"] = result["fewshot"][0]["novel_ap50_ci95"]
     return result
+
+
+@EVALUATIONS.register("detection")
+def evaluate_detector_method(trained, request) -> dict[str, Any]:
+    """metric-eval of the few-shot detector: base AP50 and novel AP50 per K over seeded episodes."""
+    plan = trained.method.evaluation_plan(trained.config, request)
+    return evaluate_detector(trained, plan.test, plan.split, plan.classes, plan.load_support_split, plan.shots,
+                             plan.episodes, plan.seed, request.device, request.progress, plan.finetune_baseline)

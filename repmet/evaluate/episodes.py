@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from repmet.data import load_few_shot_split
 from repmet.data.class_images import ClassImages
 from repmet.evaluate.confidence import mean_and_ci95
 from repmet.data.episode_sampler import Episode, EpisodeSampler, gather_episode
+from repmet.evaluate.registry import EVALUATIONS
+from repmet.losses import create_loss
 from repmet.losses.base import EpisodeResult, EpisodicLoss
 
 
@@ -54,3 +58,20 @@ def evaluate_episodes(encoder: nn.Module, loss_fn: EpisodicLoss, data: ClassImag
     encoder.train(was_training)
     accuracy, ci95 = mean_and_ci95(accuracies)
     return EpisodicScore(accuracy, ci95, float(np.mean(losses)), accuracies)
+
+
+@EVALUATIONS.register("episodes")
+def evaluate_episodic_method(trained, request) -> dict[str, Any]:
+    """metric-eval of a Prototypical Network: N-way K-shot episodes of the test split's classes."""
+    config, e, d = trained.config, trained.config.eval, trained.config.data
+    split = request.split or d.test_split
+    way, shot, query = request.way or e.way, request.shot or e.shot, request.query or e.query
+    episodes = request.episodes or e.test_episodes
+    seed = e.seed if request.seed is None else request.seed
+    memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+    encoder = trained.model.to(request.device, memory_format=memory_format)
+    data = load_few_shot_split(d.dataset, split, d.root, d.image_size, d.download)
+    score = evaluate_episodes(encoder, create_loss(config.loss.name, config.loss.distance), data, way, shot, query,
+                              episodes, seed, request.device, memory_format, progress=request.progress)
+    return {"accuracy": score.accuracy, "ci95": score.ci95, "episodes": episodes, "way": way, "shot": shot,
+            "query": query, "split": split, "seed": seed, "description": data.description}

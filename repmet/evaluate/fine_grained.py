@@ -13,6 +13,7 @@ from repmet.data import LabeledImages, load_labeled_classes
 from repmet.data.feature_source import CachedFeatureSource, ImageSource
 from repmet.data.transforms import TransformSpec, random_views
 from repmet.errors import UserError
+from repmet.evaluate.registry import EVALUATIONS
 from repmet.evaluate.fewshot import fewshot_episodes
 from repmet.evaluate.retrieval import retrieval_metrics
 from repmet.models.identity import backbone_identity
@@ -97,3 +98,17 @@ def evaluate_fine_grained(config: ExperimentConfig, model, class_names: list[str
                                       "classes": held_out, "images": len(merged), "accuracy": accuracy,
                                       "ci95": ci95})
     return result
+
+
+@EVALUATIONS.register("fine_grained")
+def evaluate_fine_grained_method(trained, request) -> dict[str, Any]:
+    """metric-eval of RepMet and Magnet: closed-set accuracy, retrieval, few-shot on held-out classes."""
+    from repmet.methods.fine_grained import transform_spec
+
+    e = trained.config.eval
+    shots = [request.shot] if request.shot else e.fewshot_shots
+    return evaluate_fine_grained(trained.config, trained.model, trained.class_names, transform_spec(trained.config),
+                                 request.split or trained.config.data.test_split, request.way or e.way, shots,
+                                 request.query or e.query, request.episodes or e.test_episodes,
+                                 e.seed if request.seed is None else request.seed,
+                                 trained.method.reps_per_class(trained.config), request.device, request.progress)

@@ -65,6 +65,8 @@ class Method:
     section_class: ClassVar[type | None] = None
     # keys of its section that only evaluation reads: a release may set them anew (repmet.train.release)
     evaluation_settings: ClassVar[tuple[str, ...]] = ()
+    # how metric-eval evaluates it: a name in repmet.evaluate.registry.EVALUATIONS
+    evaluation: ClassVar[str]
 
     def check_config(self, config: ExperimentConfig, source: str) -> None:
         """Refuse settings the method cannot run with (beyond types and ranges), naming the key."""
@@ -92,10 +94,6 @@ class Method:
     def parse_preprocess(self, data: dict):
         """The preprocessing a checkpoint records, as written by :meth:`preprocess`."""
         return PreprocessSpec.from_dict(data)
-
-    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
-        """Evaluate a :class:`repmet.methods.trained.TrainedModel`; returns a JSON-able result."""
-        raise NotImplementedError
 
     def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
         """Lines that ``metric-eval`` prints for ``result``."""

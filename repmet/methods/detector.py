@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 from torch import nn
 
@@ -20,7 +20,7 @@ from repmet.data.detection import (BaseNovelClasses, BaseTrainingImage, Detectio
                                    load_coco_detection, load_voc_detection, merge_splits)
 from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from repmet.errors import UserError
-from repmet.methods.base import EvalRequest, Method, TrainedGallery
+from repmet.methods.base import Method, TrainedGallery
 from repmet.methods.registry import register_method
 from repmet.models import create_model, input_normalization
 from repmet.models.detection import DetectorSize, build_repmet_faster_rcnn
@@ -91,6 +91,18 @@ class DetectorPreprocess:
         return cls(int(data["min_size"]), int(data["max_size"]), tuple(data["mean"]), tuple(data["std"]))
 
 
+@dataclass
+class DetectorEvaluationPlan:
+    test: DetectionSplit
+    split: str
+    classes: BaseNovelClasses
+    load_support_split: Callable[[], DetectionSplit]  # the split support boxes are drawn from, loaded when needed
+    shots: list[int]
+    episodes: int
+    seed: int
+    finetune_baseline: bool
+
+
 def dataset_folder(config: ExperimentConfig, name: str | None = None) -> Path:
     root = Path(config.data.root).expanduser() if config.data.root else default_data_root()
     return root / (name or config.detection.folder)
@@ -123,6 +135,7 @@ def base_novel_classes(config: ExperimentConfig) -> BaseNovelClasses:
 
 
 class RepMetDetector(Method):
+    evaluation = "detection"
     name = "repmet_detection"
     trainer = "detection"
     task = "detection"
@@ -202,16 +215,14 @@ class RepMetDetector(Method):
     def parse_preprocess(self, data: dict) -> DetectorPreprocess:
         return DetectorPreprocess.from_dict(data)
 
-    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
-        from repmet.evaluate.detection import evaluate_detector
-
-        config = trained.config
+    def evaluation_plan(self, config: ExperimentConfig, request) -> "DetectorEvaluationPlan":
+        """What the detector's evaluation (repmet.evaluate.detection) reads from this method's
+        section, with metric-eval's overrides (``request``: a repmet.methods.EvalRequest)."""
         d, split = config.detection, request.split or config.data.test_split
-        shots = [request.shot] if request.shot else d.shots
-        return evaluate_detector(trained, load_detection_split(config, split), split, base_novel_classes(config),
-                                 lambda: load_detection_split(config, config.data.train_split), shots,
-                                 request.episodes or d.episodes, config.eval.seed if request.seed is None
-                                 else request.seed, request.device, request.progress, d.finetune_baseline)
+        return DetectorEvaluationPlan(load_detection_split(config, split), split, base_novel_classes(config),
+                                      lambda: load_detection_split(config, config.data.train_split),
+                                      [request.shot] if request.shot else list(d.shots), request.episodes or d.episodes,
+                                      config.eval.seed if request.seed is None else request.seed, d.finetune_baseline)
 
     def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
         lines = [f"{config.name} on {result['split']} ({result['images']} images): base AP50 "

@@ -14,9 +14,8 @@ from torch import nn
 from repmet.config import ExperimentConfig
 from repmet.data import load_labeled_classes
 from repmet.data.transforms import TransformSpec
-from repmet.evaluate.fine_grained import evaluate_fine_grained
 from repmet.imaging import open_rgb
-from repmet.methods.base import BatchLearner, EvalRequest, Method
+from repmet.methods.base import BatchLearner, Method
 from repmet.models import EmbeddingNet, FineGrainedModel, build_fine_grained_model, input_normalization
 from repmet.models.registry import IMAGENET_NORMALIZATION
 from repmet.preprocess_spec import PreprocessSpec
@@ -30,6 +29,7 @@ def transform_spec(config: ExperimentConfig) -> TransformSpec:
 
 class FineGrainedMethod(Method):
     trainer = "batch"
+    evaluation = "fine_grained"
 
     def create_learner(self, config: ExperimentConfig, num_classes: int) -> BatchLearner:
         raise NotImplementedError
@@ -46,15 +46,6 @@ class FineGrainedMethod(Method):
 
     def preprocess(self, config: ExperimentConfig) -> PreprocessSpec:
         return transform_spec(config).preprocess_spec()
-
-    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
-        e = trained.config.eval
-        shots = [request.shot] if request.shot else e.fewshot_shots
-        return evaluate_fine_grained(trained.config, trained.model, trained.class_names, transform_spec(trained.config),
-                                     request.split or trained.config.data.test_split, request.way or e.way, shots,
-                                     request.query or e.query, request.episodes or e.test_episodes,
-                                     e.seed if request.seed is None else request.seed,
-                                     self.reps_per_class(trained.config), request.device, request.progress)
 
     def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
         lines = [f"{config.name} on {result['split']}: closed-set accuracy {100 * result['accuracy']:.2f} % over "

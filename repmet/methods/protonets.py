@@ -12,9 +12,7 @@ from torch import nn
 
 from repmet.config import ExperimentConfig
 from repmet.data import few_shot_preprocess, load_few_shot_split
-from repmet.evaluate.episodes import evaluate_episodes
-from repmet.losses import create_loss
-from repmet.methods.base import EvalRequest, Method, TrainedGallery
+from repmet.methods.base import Method, TrainedGallery
 from repmet.methods.registry import register_method
 from repmet.models import EmbeddingNet, build_backbone
 from repmet.ops.posterior import PROTOTYPICAL_SIGMA
@@ -22,6 +20,7 @@ from repmet.preprocess_spec import PreprocessSpec
 
 
 class PrototypicalNetworks(Method):
+    evaluation = "episodes"
     name = "protonets"
     trainer = "episodic"
 
@@ -43,20 +42,6 @@ class PrototypicalNetworks(Method):
 
     def preprocess(self, config: ExperimentConfig) -> PreprocessSpec:
         return few_shot_preprocess(config.data.dataset, config.data.image_size)
-
-    def evaluate(self, trained, request: EvalRequest) -> dict[str, Any]:
-        config, e, d = trained.config, trained.config.eval, trained.config.data
-        split = request.split or d.test_split
-        way, shot, query = request.way or e.way, request.shot or e.shot, request.query or e.query
-        episodes = request.episodes or e.test_episodes
-        seed = e.seed if request.seed is None else request.seed
-        memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
-        encoder = trained.model.to(request.device, memory_format=memory_format)
-        data = load_few_shot_split(d.dataset, split, d.root, d.image_size, d.download)
-        score = evaluate_episodes(encoder, create_loss(config.loss.name, config.loss.distance), data, way, shot, query,
-                                  episodes, seed, request.device, memory_format, progress=request.progress)
-        return {"accuracy": score.accuracy, "ci95": score.ci95, "episodes": episodes, "way": way, "shot": shot,
-                "query": query, "split": split, "seed": seed, "description": data.description}
 
     def summary(self, config: ExperimentConfig, result: dict[str, Any]) -> list[str]:
         return [f"{config.name} on {result['description']}: {result['way']}-way {result['shot']}-shot, "
