@@ -1,6 +1,8 @@
 import os
 import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,47 @@ def default_float_mode():
     import torch
 
     torch.set_flush_denormal(False)
+
+
+# ---------------------------------------------------------------- the C++ tool, shared by tests/cpp,
+# tests/runtime (both runtimes on the same limits) and tests/export (fingerprints read by C++)
+from cpp_tool import BUILD, SOURCE, run_tool  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def predict_tool() -> Path:
+    """``repmet-predict``, configured and built exactly as the README says."""
+    configure = subprocess.run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), f"-DPython_EXECUTABLE={sys.executable}"],
+                               capture_output=True, text=True, timeout=600)
+    assert configure.returncode == 0, configure.stdout[-3000:] + configure.stderr[-3000:]
+    build = subprocess.run(["cmake", "--build", str(BUILD), "-j2"], capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return BUILD / "repmet-predict"
+
+
+@pytest.fixture(scope="session")
+def omniglot_images(data_root, tmp_path_factory) -> tuple[Path, list[Path]]:
+    """5 evaluation characters: one support drawing each, three query drawings each (real 1-bit PNGs)."""
+    root = tmp_path_factory.mktemp("omniglot")
+    with zipfile.ZipFile(data_root / "omniglot" / "images_evaluation.zip") as archive:
+        names = sorted(n for n in archive.namelist() if n.endswith(".png"))
+        characters = sorted({str(Path(n).parent) for n in names})[::131][:5]
+        queries = []
+        for index, character in enumerate(characters):
+            drawings = [n for n in names if str(Path(n).parent) == character][:4]
+            (root / "support" / f"c{index}").mkdir(parents=True)
+            (root / "support" / f"c{index}" / "0.png").write_bytes(archive.read(drawings[0]))
+            for j, drawing in enumerate(drawings[1:]):
+                queries.append(root / f"q{index}_{j}.png")
+                queries[-1].write_bytes(archive.read(drawing))
+    return root / "support", queries
+
+
+@pytest.fixture(scope="session")
+def real_gallery(predict_tool, omniglot_artifact, omniglot_images, tmp_path_factory) -> Path:
+    """A gallery saved by the C++ tool: 5 Omniglot characters, K = 1, 64-d."""
+    support, queries = omniglot_images
+    saved = tmp_path_factory.mktemp("gallery") / "real.npz"
+    run = run_tool(predict_tool, omniglot_artifact, "--support", support, "--save-gallery", saved, "--query", queries[0])
+    assert run.returncode == 0, run.stderr
+    return saved

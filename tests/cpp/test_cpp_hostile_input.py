@@ -4,13 +4,9 @@ a segfault or an answer; a gallery zip bomb is refused in milliseconds, before a
 inflated; a JPEG's EXIF orientation is applied as Pillow's ImageOps.exif_transpose applies it."""
 
 import json
-import resource
 import shutil
-import struct
 import subprocess
 import sys
-import time
-import zipfile
 import warnings
 import zlib
 from pathlib import Path
@@ -19,19 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from test_cpp_runtime import BUILD, omniglot_images, predict_tool, run_tool  # noqa: F401  (fixtures)
+from cpp_tool import BUILD, assert_refused, run_tool
+from zip_files import npy_header, npz_members, stored, write_zip
 
 FSOD = "fsod-mini"
-
-
-def assert_refused(run: subprocess.CompletedProcess, *phrases: str) -> None:
-    """Exit 1 or 2 with ``error: <sentence>`` holding every phrase, nothing on stdout, no abort."""
-    assert run.returncode in (1, 2), (run.returncode, run.stderr[-2000:])
-    assert run.stderr.startswith("error: "), run.stderr[-2000:]
-    assert "terminate called" not in run.stderr and "Traceback" not in run.stderr, run.stderr[-2000:]
-    for phrase in phrases:
-        assert phrase in run.stderr, (phrase, run.stderr[-2000:])
-    assert run.stdout == ""
 
 
 def measured(tool: Path, *args) -> tuple[subprocess.CompletedProcess, float, int]:
@@ -79,47 +66,6 @@ def coco_support(data_root, tmp_path_factory) -> Path:
     return root / "support.json"
 
 
-@pytest.fixture(scope="module")
-def real_gallery(predict_tool, omniglot_artifact, omniglot_images, tmp_path_factory) -> Path:  # noqa: F811
-    """A gallery saved by the C++ tool: 5 Omniglot characters, K = 1, 64-d."""
-    support, queries = omniglot_images
-    saved = tmp_path_factory.mktemp("gallery") / "real.npz"
-    run = run_tool(predict_tool, omniglot_artifact, "--support", support, "--save-gallery", saved, "--query", queries[0])
-    assert run.returncode == 0, run.stderr
-    return saved
-
-
-def npz_members(npz: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(npz) as archive:
-        return {info.filename: archive.read(info) for info in archive.infolist()}
-
-
-def write_zip(path: Path, members: list[tuple[str, bytes, int, int, int]]) -> Path:
-    """A zip by hand: (name, data as stored in the zip, method (0 stored, 8 deflated), crc,
-    declared uncompressed size); a size from 4 GiB on goes into a zip64 field, as zip writers do."""
-    local, directory = bytearray(), bytearray()
-    for name, data, method, crc, size in members:
-        big = size >= 0xFFFFFFFF
-        extra = struct.pack("<HHQ", 1, 8, size) if big else b""
-        size32 = 0xFFFFFFFF if big else size
-        offset = len(local)
-        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, method, 0, 0x21, crc, len(data), size32,
-                             len(name), len(extra)) + name.encode() + extra + data
-        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, method, 0, 0x21, crc, len(data), size32,
-                                 len(name), len(extra), 0, 0, 0, 0, offset) + name.encode() + extra
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory), len(local), 0)
-    path.write_bytes(bytes(local + directory + end))
-    return path
-
-
-def stored(name: str, data: bytes) -> tuple[str, bytes, int, int, int]:
-    return name, data, 0, zlib.crc32(data), len(data)
-
-
-def npy_header(descr: str, shape: tuple) -> bytes:
-    text = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (descr, shape)
-    text += " " * ((64 - (10 + len(text) + 1) % 64) % 64) + "\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode()
 
 
 # ---------------------------------------------------------------- command-line options

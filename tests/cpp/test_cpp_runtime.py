@@ -7,34 +7,15 @@ only what changed."""
 import json
 import shutil
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import PROJECT_ROOT
+from cpp_tool import BUILD, run_tool
 from repmet.runtime import FewShotClassifier
 
-SOURCE = PROJECT_ROOT / "repmet" / "runtime" / "cpp"
-BUILD = PROJECT_ROOT / "build" / "cpp"
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="session")
-def predict_tool() -> Path:
-    """``repmet-predict``, configured and built exactly as the README says."""
-    configure = subprocess.run(["cmake", "-S", str(SOURCE), "-B", str(BUILD), f"-DPython_EXECUTABLE={sys.executable}"],
-                               capture_output=True, text=True, timeout=600)
-    assert configure.returncode == 0, configure.stdout[-3000:] + configure.stderr[-3000:]
-    build = subprocess.run(["cmake", "--build", str(BUILD), "-j2"], capture_output=True, text=True, timeout=1800)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return BUILD / "repmet-predict"
-
-
-def run_tool(tool: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(tool), *map(str, args)], capture_output=True, text=True, timeout=600)
 
 
 def cpp_predictions(tool: Path, artifact: Path, support: Path, queries: list[Path], top_k: int, *extra: str) -> list:
@@ -65,24 +46,6 @@ def assert_same_predictions(cpp_rows: list, python: list) -> None:
         for label in set(ours) & set(theirs):
             assert abs(ours[label] - theirs[label]) <= TOLERANCE, (row["image"], label)
         assert abs(sorted(ours.values())[0] - sorted(theirs.values())[0]) <= TOLERANCE
-
-
-@pytest.fixture(scope="module")
-def omniglot_images(data_root, tmp_path_factory) -> tuple[Path, list[Path]]:
-    """5 evaluation characters: one support drawing each, three query drawings each (real 1-bit PNGs)."""
-    root = tmp_path_factory.mktemp("omniglot")
-    with zipfile.ZipFile(data_root / "omniglot" / "images_evaluation.zip") as archive:
-        names = sorted(n for n in archive.namelist() if n.endswith(".png"))
-        characters = sorted({str(Path(n).parent) for n in names})[::131][:5]
-        queries = []
-        for index, character in enumerate(characters):
-            drawings = [n for n in names if str(Path(n).parent) == character][:4]
-            (root / "support" / f"c{index}").mkdir(parents=True)
-            (root / "support" / f"c{index}" / "0.png").write_bytes(archive.read(drawings[0]))
-            for j, drawing in enumerate(drawings[1:]):
-                queries.append(root / f"q{index}_{j}.png")
-                queries[-1].write_bytes(archive.read(drawing))
-    return root / "support", queries
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from repmet.errors import UserError
 from repmet.runtime import Artifact, FewShotClassifier, Gallery
 from repmet.runtime.cli_predict import support_classes
 from repmet.artifact.fingerprint import canonical_text, fingerprint_of
-from test_cpp_runtime import omniglot_images, predict_tool, run_tool  # noqa: F401  (fixtures)
+from cpp_tool import run_tool
 
 EDITED = "metadata.json's embedding.fingerprint does not match the artifact's files (edited?); export the artifact again"
 ANOTHER_MODEL = "was made with another model"

@@ -18,8 +18,8 @@ from PIL import Image
 
 from repmet.errors import UserError
 from repmet.limits import table
-from test_cpp_hostile_input import assert_refused, npy_header, npz_members, real_gallery, stored, write_zip  # noqa: F401
-from test_cpp_runtime import omniglot_images, predict_tool, run_tool  # noqa: F401  (fixtures)
+from cpp_tool import assert_refused, run_tool
+from zip_files import npy_header, npz_members, stored, write_zip
 
 LIMITS = table()
 
