@@ -5,6 +5,9 @@ on a name, and an unknown name is a sentence listing the known ones. Standard li
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import pkgutil
 from typing import Callable, Generic, Iterator, TypeVar
 
 from repmet.errors import UserError
@@ -56,3 +59,18 @@ class Registry(Generic[T]):
         if self._load_builtins is not None:
             load, self._load_builtins = self._load_builtins, None  # once; registering may look up
             load()
+
+
+def subpackage_loader(package: str, entry_point_group: str | None = None) -> Callable[[], None]:
+    """A ``load_builtins`` for plug-in folders: imports every subpackage of ``package`` (each
+    registers itself in its ``__init__``), in name order, then whatever the entry point group
+    names (third-party plug-ins register themselves on import)."""
+    def load() -> None:
+        folders = importlib.import_module(package).__path__
+        for module in sorted(pkgutil.iter_modules(folders), key=lambda m: m.name):
+            if module.ispkg:
+                importlib.import_module(f"{package}.{module.name}")
+        if entry_point_group:
+            for entry in importlib.metadata.entry_points(group=entry_point_group):
+                entry.load()
+    return load

@@ -19,7 +19,8 @@ from repmet.errors import UserError
 from repmet.export.detector_artifact import build_detector_artifact
 from repmet.artifact.writer import add_fingerprint_and_gallery, write_metadata
 from repmet.export.exportable import ExportableModel, exportable_from
-from repmet.export.formats import ExportFormat, ExportOptions, chosen_formats, format_names, package_versions
+from repmet.export.formats import (EXPORT_FORMATS, ExportFormat, ExportOptions, chosen_formats, format_names,
+                                  package_versions)
 from repmet.export.formats.onnx.classifier import DEFAULT_OPSET
 from repmet.export.verify import Verification, require_passed, sample_images, verify_backend
 from repmet.methods import open_checkpoint
@@ -32,14 +33,15 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata."""
     if not formats:
         raise UserError(f"no --format given; choose from {', '.join(format_names())}")
+    known = {name: EXPORT_FORMATS.get(name) for name in format_names()}
     for name in formats:  # unknown names first, before a checkpoint is read
-        if name not in format_names():
-            raise UserError(f"unknown format {name!r}; choose from {', '.join(format_names())}")
-    engines = [n for n in format_names() if _format(n).builds_engines]
+        if name not in known:
+            raise UserError(f"unknown format {name!r}; choose from {', '.join(known)}")
+    engines = [name for name, fmt in known.items() if fmt.builds_engines]
     if fp16 and not any(name in engines for name in formats):
         raise UserError(f"--fp16 applies to TensorRT engines; add --format {' or '.join(engines)} or drop --fp16")
     for name in formats:
-        if reason := _format(name).unavailable_reason():
+        if reason := known[name].unavailable_reason():
             raise UserError(f"cannot export --format {name} here: {reason}")
     if max_batch < 1:
         raise UserError(f"--max-batch must be at least 1, got {max_batch}")
@@ -56,12 +58,6 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     options = ExportOptions(opset, fp16, max_batch)
     return _write_atomically(out, lambda work: _build(model, checkpoint, work, chosen, options, images, described,
                                                       log))
-
-
-def _format(name: str) -> ExportFormat:
-    from repmet.export.formats import EXPORT_FORMATS
-
-    return EXPORT_FORMATS.get(name, where="--format")
 
 
 def _write_atomically(out: Path, build: Callable[[Path], dict]) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from cpp_tool import BUILD, assert_refused, run_tool
+from cpp_tool import BUILD, assert_refused, run_tool, write_ambulance_coco
 from zip_files import npy_header, npz_members, stored, write_zip
 
 FSOD = "fsod-mini"
@@ -47,23 +47,7 @@ def fsod_jpeg(data_root) -> Path:
 @pytest.fixture(scope="module")
 def coco_support(data_root, tmp_path_factory) -> Path:
     """A real COCO support file: two fsod-mini Ambulance photos and their boxes (as in test_cpp_runtime)."""
-    from repmet.data.detection import load_voc_detection
-
-    root = tmp_path_factory.mktemp("coco")
-    train = load_voc_detection(data_root / FSOD, "train")
-    ambulance = train.class_names.index("Ambulance")
-    examples = [im for im in train.images if set(im.labels.tolist()) == {ambulance}][:2]
-    (root / "images").mkdir()
-    coco = {"images": [], "annotations": [], "categories": [{"id": 7, "name": "Ambulance"}]}
-    for i, image in enumerate(examples):
-        shutil.copy(image.path, root / "images")
-        width, height = Image.open(image.path).size
-        coco["images"].append({"id": i, "file_name": image.path.name, "width": width, "height": height})
-        for box in image.boxes.tolist():
-            coco["annotations"].append({"id": len(coco["annotations"]), "image_id": i, "category_id": 7,
-                                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    (root / "support.json").write_text(json.dumps(coco))
-    return root / "support.json"
+    return write_ambulance_coco(data_root, tmp_path_factory.mktemp("coco"))[0]
 
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cpp_tool import BUILD, run_tool
+from cpp_tool import BUILD, run_tool, write_ambulance_coco
 from repmet.runtime import FewShotClassifier
 
 TOLERANCE = 1e-5
@@ -133,30 +133,17 @@ def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, 
     """Enroll a novel class from a COCO JSON support file, detect on real test images: the C++
     tool's detections (AOTInductor and TorchScript) against the Python runtime's (ONNX
     Runtime), same label, IoU >= 0.99, score within 1e-3."""
-    from PIL import Image
-
     from repmet.data.detection import load_voc_detection
     from repmet.evaluate.detection_match import unmatched_detections
     from repmet.runtime import FewShotDetector
 
-    train = load_voc_detection(data_root / "fsod-mini", "train")
+    support, examples = write_ambulance_coco(data_root, tmp_path)
     test = load_voc_detection(data_root / "fsod-mini", "test")
-    ambulance = train.class_names.index("Ambulance")
-    examples = [im for im in train.images if set(im.labels.tolist()) == {ambulance}][:2]
-    (tmp_path / "images").mkdir()
-    coco = {"images": [], "annotations": [], "categories": [{"id": 7, "name": "Ambulance"}]}
-    for i, image in enumerate(examples):
-        shutil.copy(image.path, tmp_path / "images")
-        width, height = Image.open(image.path).size
-        coco["images"].append({"id": i, "file_name": image.path.name, "width": width, "height": height})
-        for box in image.boxes.tolist():
-            coco["annotations"].append({"id": len(coco["annotations"]), "image_id": i, "category_id": 7,
-                                        "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    (tmp_path / "support.json").write_text(json.dumps(coco))
+    ambulance = test.class_names.index("Ambulance")
     queries = [im.path for im in test.images if ambulance in im.labels.tolist()][:2] + [test.images[0].path]
     outputs = {}
     for fmt in ("aoti", "torchscript"):
-        run = run_tool(predict_tool, detector_artifact, "--detect", "--support", tmp_path / "support.json", "--score",
+        run = run_tool(predict_tool, detector_artifact, "--detect", "--support", support, "--score",
                        0.05, "--json", "--format", fmt, "--query", *queries)
         assert run.returncode == 0, run.stderr[-2000:]
         outputs[fmt] = json.loads(run.stdout)

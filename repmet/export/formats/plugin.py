@@ -9,13 +9,11 @@ load when an exporter runs."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from repmet.errors import UserError
-from repmet.registry import Registry
+from repmet.registry import Registry, subpackage_loader
 
 FP32_TOLERANCE = 1e-4  # max |diff| of embeddings and posteriors against eager PyTorch
 
@@ -58,13 +56,7 @@ class ExportFormat:
         return FP32_TOLERANCE
 
 
-def _discover() -> None:
-    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
-        if module.ispkg:
-            importlib.import_module(f"{__name__.rsplit('.', 1)[0]}.{module.name}")
-
-
-EXPORT_FORMATS: Registry[ExportFormat] = Registry("format", _discover)
+EXPORT_FORMATS: Registry[ExportFormat] = Registry("format", subpackage_loader(__name__.rsplit(".", 1)[0]))
 
 
 def register_format(fmt: ExportFormat) -> ExportFormat:

@@ -10,14 +10,11 @@ runs without torch."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import pkgutil
 from pathlib import Path
 
 from repmet.errors import UserError
 from repmet.artifact.graph_formats import by_graph_key
-from repmet.registry import Registry
+from repmet.registry import Registry, subpackage_loader
 
 TASKS = ("classification", "detection")
 
@@ -63,16 +60,8 @@ class RuntimeBackend:
         return graphs[self.graph_key]
 
 
-def _discover() -> None:
-    package = __name__.rsplit(".", 1)[0]
-    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
-        if module.ispkg:
-            importlib.import_module(f"{package}.{module.name}")
-    for entry in importlib.metadata.entry_points(group="repmet.backends"):
-        entry.load()  # a third-party plug-in registers itself on import
-
-
-RUNTIME_BACKENDS: Registry[RuntimeBackend] = Registry("backend", _discover)
+RUNTIME_BACKENDS: Registry[RuntimeBackend] = Registry(
+    "backend", subpackage_loader(__name__.rsplit(".", 1)[0], entry_point_group="repmet.backends"))
 
 
 def register_backend(backend: RuntimeBackend) -> RuntimeBackend:
