@@ -105,11 +105,12 @@ def bench_gallery(folder: str, sizes: list[int], backends: list[str]) -> list[di
             gallery = Gallery(tuple(f"c{i}" for i in range(classes)),
                               rng.standard_normal((classes, k, dim)).astype(np.float32),
                               np.full(classes, k, np.int64), artifact.fingerprint)
+            index = classifier.build_index(gallery)
             for batch in (1, 32):
                 queries = rng.standard_normal((batch, dim)).astype(np.float32)
 
                 def run():
-                    classifier.rank(classifier.posteriors(queries, gallery), gallery, top_k=5)
+                    classifier.predictions(index, queries, top_k=5)
 
                 t = timings(run, warmup=1, runs=5, min_seconds=0.5)
                 results.append({"backend": backend_name, "representatives": classes * k, "batch": batch,

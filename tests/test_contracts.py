@@ -175,6 +175,46 @@ def test_the_runtime_names_no_backend_outside_its_plugin_folder():
     assert _name_constants(Path(__file__), {"onnxruntime"}), "the check found nothing it should have"
 
 
+TASKS = {"classification", "detection"}
+
+
+def _task_branches(path: Path, root: Path = PROJECT_ROOT) -> list[str]:
+    """Comparisons with a task name (``task == "detection"``, ``task in ("detection", ...)``)."""
+    hits = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            operands += [e for o in operands if isinstance(o, (ast.Tuple, ast.List, ast.Set)) for e in o.elts]
+            if any(isinstance(o, ast.Constant) and o.value in TASKS for o in operands):
+                hits.append(f"{path.relative_to(root)}:{node.lineno} compares with a task name")
+    return hits
+
+
+def test_no_stage_branches_on_a_task_name(tmp_path):
+    """Tasks are tables, not branches: export asks EXPORT_TASKS for the builder, the runtime asks
+    RUNTIME_TASKS for the class, evaluation asks its registry; each task's code is its own module."""
+    from repmet.export.tasks import EXPORT_TASKS
+    from repmet.runtime.few_shot_runtime import RUNTIME_TASKS
+
+    assert EXPORT_TASKS.names() == RUNTIME_TASKS.names() == sorted(TASKS)
+    offenders = [hit for stage in ("export", "runtime", "evaluate", "train")
+                 for path in sorted((PACKAGE / stage).rglob("*.py")) for hit in _task_branches(path)]
+    assert offenders == [], "\n".join(offenders)
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f(task):\n    return 1 if task in ('detection', 'x') else task != 'classification'\n")
+    assert len(_task_branches(planted, tmp_path)) == 2, "the check missed a planted branch"
+
+
+def test_an_artifact_opens_as_the_runtime_of_its_task(omniglot_artifact):
+    from repmet.runtime import FewShotClassifier, FewShotDetector, open_runtime
+
+    runtime = open_runtime(omniglot_artifact, backend="onnxruntime")
+    assert type(runtime) is FewShotClassifier and runtime.backend.name == "onnxruntime"
+    with pytest.raises(UserError, match="is a classification artifact; load it with FewShotClassifier, not "
+                                        "FewShotDetector"):
+        FewShotDetector.load(omniglot_artifact)
+
+
 def test_auto_is_a_priority_list_over_what_the_artifact_and_machine_allow(omniglot_artifact, tmp_path):
     import json
     import shutil
@@ -208,7 +248,7 @@ def test_a_second_backend_for_the_same_graphs_plugs_in_without_touching_anything
     """The seam the format table lacked: ONNX Runtime with its sequential executor and one thread,
     registered from outside the package for the same .onnx graphs, classifies like onnxruntime."""
     import onnxruntime as ort
-    from test_runtime import omniglot_class_images
+    from artifact_fixtures import omniglot_class_images
 
     from repmet.runtime import FewShotClassifier
     from repmet.runtime.backends import RUNTIME_BACKENDS, RuntimeBackend, backend_names

@@ -14,17 +14,13 @@ from typing import Callable
 
 import torch
 
-from repmet.checkpoint import save_checkpoint
+from repmet.artifact.reader import METADATA_FILE, Artifact
+from repmet.artifact.writer import write_metadata
 from repmet.errors import UserError
-from repmet.export.detector_artifact import build_detector_artifact
-from repmet.artifact.writer import add_fingerprint_and_gallery, write_metadata
-from repmet.export.exportable import ExportableModel, exportable_from
-from repmet.export.formats import (EXPORT_FORMATS, ExportFormat, ExportOptions, chosen_formats, format_names,
-                                  package_versions)
+from repmet.export.formats import EXPORT_FORMATS, ExportOptions, chosen_formats, format_names
 from repmet.export.formats.onnx.classifier import DEFAULT_OPSET
-from repmet.export.verify import Verification, require_passed, sample_images, verify_backend
+from repmet.export.tasks import EXPORT_TASKS, ExportRequest
 from repmet.methods import open_checkpoint
-from repmet.artifact.reader import METADATA_FILE, SCHEMA_VERSION, Artifact
 
 
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
@@ -48,16 +44,12 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     out = Path(out)
     require_replaceable(out)
 
-    trained = open_checkpoint(checkpoint)
-    chosen = chosen_formats(list(formats), trained.method.task)
-    if trained.method.task == "detection":
-        return _write_atomically(out, lambda work: build_detector_artifact(trained, checkpoint, work, chosen,
-                                                                           data_root, log))
-    model = exportable_from(trained)  # the checkpoint is read once
-    images, described = sample_images(model, data_root, samples_dir)
-    options = ExportOptions(opset, fp16, max_batch)
-    return _write_atomically(out, lambda work: _build(model, checkpoint, work, chosen, options, images, described,
-                                                      log))
+    trained = open_checkpoint(checkpoint)  # read once
+    task = trained.method.task
+    request = ExportRequest(trained, checkpoint, chosen_formats(list(formats), task),
+                            ExportOptions(opset, fp16, max_batch), data_root, samples_dir, log)
+    build = EXPORT_TASKS.get(task, f"{checkpoint}: the method's task")
+    return _write_atomically(out, lambda work: build(request, work))
 
 
 def _write_atomically(out: Path, build: Callable[[Path], dict]) -> dict:
@@ -116,63 +108,3 @@ def _artifact_files(folder: Path) -> set[str] | None:
     if not isinstance(files, dict):
         return None
     return {METADATA_FILE, *map(str, files)}
-
-
-def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[ExportFormat], options: ExportOptions,
-           images, described: str, log) -> dict:
-    example = torch.from_numpy(images[:2])
-    graphs, verification = {}, {}
-    trained = model.trained
-    save_checkpoint({"model": trained.model.state_dict(), "config": model.config.to_dict(), "epoch": trained.epoch,
-                     **trained.description()}, work / "model.pt")
-    for fmt in formats:
-        graphs[fmt.graph_key] = fmt.export_classifier(model, example, work, options)
-
-    # the fingerprint is of the files written so far; the gallery carries it, so it comes after
-    metadata = _metadata(model, checkpoint, graphs, package_versions(formats, graphs),
-                         "gallery.npz" if len(model.gallery) else None)
-    add_fingerprint_and_gallery(metadata, work, model.gallery if len(model.gallery) else None)
-    write_metadata(work, metadata)  # provisional, so the runtime backends can open the folder
-    artifact = Artifact.open(work)
-    from repmet.runtime.backends import verifying_backend
-
-    for fmt in [None, *formats]:  # None: the eager model.pt, the reference every graph is held to
-        backend = verifying_backend(None if fmt is None else fmt.graph_key)
-        name = backend.name if fmt is None else fmt.name
-        tolerance = (fmt or ExportFormat()).tolerance(options)
-        runner = backend.open_classifier(artifact, backend.verification_device, 0)
-        result: Verification = verify_backend(runner, model, images, tolerance)
-        log(f"verified {name:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
-            f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"
-            + ("" if tolerance else " (fp16: reported, not gated)"))
-        require_passed(result, name)
-        verification[name] = {**result.to_dict(), "inputs": described}
-    metadata["verification"] = verification
-    write_metadata(work, metadata)
-    return metadata
-
-
-def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, versions: dict, gallery_file: str | None) -> dict:
-    """Everything but the fingerprint, ``files`` (add_fingerprint_and_gallery) and the verification results."""
-    config = model.config
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "task": model.trained.method.task,
-        "name": config.name,
-        "method": config.method,
-        "source_checkpoint": Path(checkpoint).name,
-        "input": {"channels": model.input_shape[0], "height": model.input_shape[1], "width": model.input_shape[2],
-                  "dtype": "float32", "layout": "NCHW", "name": "images"},
-        "preprocess": model.preprocess.to_dict(),
-        "embedding": {"dim": model.embedding_dim, "normalized": model.normalized, "output": "embeddings"},
-        "head": {"distance": model.distance, "sigma": model.sigma, "reps_per_class": model.gallery.reps_per_class,
-                 "inputs": ["embeddings", "representatives"], "outputs": ["distances", "posteriors"],
-                 "posterior": "softmax over classes of -min_k d(x, r_ck) / (2 sigma^2)"},
-        "class_names": list(model.gallery.labels),
-        "gallery": gallery_file,
-        "model": "model.pt",
-        "graphs": graphs,
-        "versions": versions,
-    }
-
-

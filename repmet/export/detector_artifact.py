@@ -15,7 +15,8 @@ import torch
 
 from repmet.checkpoint import save_checkpoint
 from repmet.errors import UserError
-from repmet.export.formats import ExportFormat, package_versions
+from repmet.export.formats import package_versions
+from repmet.export.tasks import EXPORT_TASKS, ExportRequest
 from repmet.artifact.writer import add_fingerprint_and_gallery
 from repmet.export.exportable import PENDING_FINGERPRINT
 from repmet.methods import TrainedModel
@@ -28,8 +29,9 @@ SCORE_TOLERANCE = 1e-3
 EMBEDDING_TOLERANCE = 1e-4
 
 
-def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, formats: list[ExportFormat],
-                            data_root: str | None, log: Callable[[str], None]) -> dict:
+@EXPORT_TASKS.register("detection")
+def build_detector_artifact(request: ExportRequest, work: Path) -> dict:
+    trained, checkpoint, formats = request.trained, request.checkpoint, request.formats
     model = trained.model.eval()
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
@@ -41,7 +43,7 @@ def build_detector_artifact(trained: TrainedModel, checkpoint: str, work: Path, 
     add_fingerprint_and_gallery(metadata, work, Gallery(tuple(trained.class_names), reps,
                                                         np.full(len(reps), reps.shape[1], np.int64),
                                                         PENDING_FINGERPRINT))
-    metadata["verification"] = verify_detector(trained, work, metadata, data_root, log)
+    metadata["verification"] = verify_detector(trained, work, metadata, request.data_root, request.log)
     return metadata
 
 

@@ -13,9 +13,9 @@ from repmet.errors import UserError
 from repmet.imaging import ImageInput, as_image_list, image_name
 from repmet.artifact.reader import Artifact
 from repmet.runtime.backends import Backend, create_backend
-from repmet.artifact.gallery_file import Gallery
+from repmet.runtime.gallery_index import DEFAULT_INDEX, GALLERY_INDEXES, GalleryIndex, HeadSpec
 from repmet.runtime.graph_errors import graph_errors
-from repmet.runtime.gallery_serving import GalleryServing, check_label
+from repmet.runtime.few_shot_runtime import RUNTIME_TASKS, FewShotRuntime, check_label
 from repmet.runtime.preprocess import preprocess_batch
 
 DEFAULT_BATCH = 32
@@ -37,7 +37,8 @@ class Prediction:
         return self.posteriors[0]
 
 
-class FewShotClassifier(GalleryServing):
+@RUNTIME_TASKS.register("classification")
+class FewShotClassifier(FewShotRuntime):
     """``FewShotClassifier.load(DIR)``, then ``enroll(label, images)`` and ``classify(images)``.
 
     Images are paths, PIL images or uint8 arrays, prepared exactly as the training evaluation
@@ -46,22 +47,33 @@ class FewShotClassifier(GalleryServing):
     gallery before or after the change, never half of it. A call that fails changes nothing.
     """
 
-    def __init__(self, artifact: Artifact, backend: Backend, batch_size: int = DEFAULT_BATCH) -> None:
-        _require_classification(artifact)
-        super().__init__(artifact, backend)
+    task = "classification"
+
+    def __init__(self, artifact: Artifact, backend: Backend, batch_size: int = DEFAULT_BATCH,
+                 index: str = DEFAULT_INDEX) -> None:
+        index_type = GALLERY_INDEXES.get(index, "index")
+        head = HeadSpec(self._head, artifact.metadata["head"]["distance"], float(artifact.metadata["head"]["sigma"]))
+        self.build_index = lambda gallery: index_type(gallery, head)  # an index on this classifier's head
+        super().__init__(artifact, backend, self.build_index)
         self.batch_size = batch_size
         self.preprocess_spec = artifact.preprocess
 
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0,
-             batch_size: int = DEFAULT_BATCH) -> "FewShotClassifier":
-        """``backend``: auto, torch, torchscript, onnxruntime or tensorrt; ``threads``: CPU threads
-        for ONNX Runtime (0: its default)."""
-        artifact = Artifact.open(folder)
-        _require_classification(artifact)  # before a backend loads the graphs
-        return cls(artifact, create_backend(artifact, backend, device, threads), batch_size)
+             batch_size: int = DEFAULT_BATCH, index: str = DEFAULT_INDEX) -> "FewShotClassifier":
+        """``backend``: auto, torch, torchscript, onnxruntime, aoti or tensorrt; ``threads``: CPU
+        threads for ONNX Runtime (0: its default); ``index``: how the gallery is searched
+        (``repmet.runtime.gallery_index``: exact by default)."""
+        return cls.from_artifact(Artifact.open(folder), backend, device, threads, batch_size, index)
 
-    # ------------------------------------------------------------------ gallery (and GalleryServing)
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, backend: str = "auto", device: str = "cpu", threads: int = 0,
+                      batch_size: int = DEFAULT_BATCH, index: str = DEFAULT_INDEX) -> "FewShotClassifier":
+        cls.require_task(artifact)  # before a backend loads the graphs
+        GALLERY_INDEXES.get(index, "index")
+        return cls(artifact, create_backend(artifact, backend, device, threads), batch_size, index)
+
+    # ------------------------------------------------------------------ gallery (and FewShotRuntime)
     def enroll(self, label: str, images: Sequence[ImageInput] | ImageInput, seed: int = 0) -> None:
         """Add ``label`` (or replace it) from its images; more than K shots are reduced to K
         representatives by k-means."""
@@ -88,33 +100,27 @@ class FewShotClassifier(GalleryServing):
 
     def classify(self, images: Sequence[ImageInput] | ImageInput, top_k: int = 1) -> list[Prediction]:
         """One :class:`Prediction` per image."""
-        gallery = self.galleries.current  # one snapshot for the whole call
+        gallery, index = self.galleries.snapshot()  # one gallery and its index for the whole call
         if len(gallery) == 0:
             raise UserError("the gallery is empty: enroll classes first (enroll(label, images)) or load a gallery")
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise UserError(f"top_k must be a whole number of at least 1, got {top_k!r:.40}")
-        return self.rank(self.posteriors(self.embed(images), gallery), gallery, top_k)
+        return self.predictions(index, self.embed(images), top_k)
 
     @staticmethod
-    def rank(posteriors: np.ndarray, gallery: Gallery, top_k: int) -> list[Prediction]:
-        """The ``top_k`` classes of each row of ``posteriors [N, C]``: a partial sort, so the
-        cost grows with C only linearly."""
-        k = min(top_k, posteriors.shape[1])
-        candidates = np.argpartition(-posteriors, k - 1, axis=1)[:, :k]
-        scores = np.take_along_axis(posteriors, candidates, axis=1)
-        order = np.take_along_axis(candidates, np.argsort(-scores, axis=1, kind="stable"), axis=1)
-        return [Prediction(tuple(gallery.labels[j] for j in row), tuple(float(p[j]) for j in row))
-                for row, p in zip(order, posteriors)]
+    def predictions(index: GalleryIndex, embeddings: np.ndarray, top_k: int) -> list[Prediction]:
+        """The ``top_k`` classes of each embedding, found by ``index``."""
+        found = index.nearest(embeddings, top_k)
+        labels = index.gallery.labels
+        return [Prediction(tuple(labels[j] for j in row), tuple(float(p) for p in scores))
+                for row, scores in zip(found.classes, found.posteriors)]
 
-    def posteriors(self, embeddings: np.ndarray, gallery: Gallery | None = None) -> np.ndarray:
-        """Class posteriors ``[N, C]`` of ``embeddings`` over ``gallery`` (default: the current one)."""
-        gallery = self.galleries.current if gallery is None else gallery
+    def posteriors(self, embeddings: np.ndarray) -> np.ndarray:
+        """Class posteriors ``[N, C]`` of ``embeddings`` over the current gallery, by its index."""
+        return self.galleries.snapshot()[1].posteriors(embeddings)
+
+    def _head(self, embeddings: np.ndarray, representatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The backend's distance head, its failures as sentences."""
         with graph_errors(self.artifact.folder, self.backend.name,
-                          f"embeddings {list(embeddings.shape)} and representatives {list(gallery.representatives.shape)}"):
-            return self.backend.head(embeddings, gallery.representatives)[1]
-
-
-def _require_classification(artifact: Artifact) -> None:
-    if artifact.task != "classification":
-        raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotDetector, "
-                        f"not FewShotClassifier")
+                          f"embeddings {list(embeddings.shape)} and representatives {list(representatives.shape)}"):
+            return self.backend.head(embeddings, representatives)

@@ -19,6 +19,7 @@ from repmet.errors import UserError
 from repmet.runtime.backends import backend_names
 from repmet.imaging import IMAGE_SUFFIXES
 from repmet.runtime.classifier import FewShotClassifier
+from repmet.runtime.gallery_index import DEFAULT_INDEX, index_names
 
 
 def support_classes(folder: Path) -> dict[str, list[Path]]:
@@ -56,6 +57,8 @@ def _visible(folder: Path) -> list[Path]:
 @click.option("--backend", default="auto", show_default=True,
               type=click.Choice(["auto", *backend_names()]))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--index", default=DEFAULT_INDEX, show_default=True, type=click.Choice(index_names()),
+              help="How the gallery is searched (classification).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--detect", is_flag=True, help="ARTIFACT is a detector: enroll the boxes of --support, detect.")
 @click.option("--support-split", default="train", show_default=True, help="With --detect: the VOC split to enroll.")
@@ -65,7 +68,7 @@ def _visible(folder: Path) -> list[Path]:
               help="With --detect: write each query with its detections drawn to this folder (PNG).")
 @report_user_errors
 def main(artifact: str, support: str | None, gallery: str | None, save_gallery: str | None,
-         queries: tuple[str, ...], top_k: int, backend: str, device: str, as_json: bool, detect: bool,
+         queries: tuple[str, ...], top_k: int, backend: str, device: str, index: str, as_json: bool, detect: bool,
          support_split: str, score: float, draw: str | None) -> None:
     """Classify query images with an exported ARTIFACT, after enrolling the support classes
     (or, with --detect, find the support's boxed classes in them)."""
@@ -73,7 +76,7 @@ def main(artifact: str, support: str | None, gallery: str | None, save_gallery: 
         _detect(artifact, support, gallery, save_gallery, list(queries), backend, device, as_json, support_split,
                 score, draw)
         return
-    classifier = FewShotClassifier.load(artifact, backend=backend, device=device)
+    classifier = FewShotClassifier.load(artifact, backend=backend, device=device, index=index)
     if gallery:
         classifier.load_gallery(gallery)
     if support:

@@ -23,7 +23,7 @@ from repmet.artifact.reader import Artifact
 from repmet.runtime.backends import open_detector_backend
 from repmet.runtime.detection_preprocess import PreparedImage, prepare_detection_image
 from repmet.runtime.graph_errors import graph_errors
-from repmet.runtime.gallery_serving import GalleryServing, check_label
+from repmet.runtime.few_shot_runtime import RUNTIME_TASKS, FewShotRuntime, check_label
 
 @dataclass(frozen=True)
 class Detection:
@@ -32,10 +32,13 @@ class Detection:
     score: float
 
 
-class FewShotDetector(GalleryServing):
+@RUNTIME_TASKS.register("detection")
+class FewShotDetector(FewShotRuntime):
     """``FewShotDetector.load(DIR)``, then ``enroll(label, [(image, boxes), ...])`` and
     ``detect(images)``. ``detect`` may run in several threads; ``enroll``, ``remove`` and
     ``load_gallery`` swap in a new immutable gallery. A call that fails changes nothing."""
+
+    task = "detection"
 
     def __init__(self, artifact: Artifact, backend) -> None:
         super().__init__(artifact, backend)
@@ -45,13 +48,15 @@ class FewShotDetector(GalleryServing):
     @classmethod
     def load(cls, folder: str | Path, backend: str = "auto", device: str = "cpu", threads: int = 0) -> "FewShotDetector":
         """``backend``: auto, onnxruntime, torchscript, aoti or torch (eager)."""
-        artifact = Artifact.open(folder)
-        if artifact.task != "detection":
-            raise UserError(f"{artifact.folder} is a {artifact.task} artifact; load it with FewShotClassifier, "
-                            f"not FewShotDetector")
+        return cls.from_artifact(Artifact.open(folder), backend, device, threads)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, backend: str = "auto", device: str = "cpu",
+                      threads: int = 0) -> "FewShotDetector":
+        cls.require_task(artifact)  # before a backend loads the graphs
         return cls(artifact, open_detector_backend(artifact, backend, device, threads))
 
-    # ------------------------------------------------------------------ gallery (and GalleryServing)
+    # ------------------------------------------------------------------ gallery (and FewShotRuntime)
     def enroll(self, label: str, examples: Sequence[tuple[ImageInput, Sequence[Sequence[float]]]],
                seed: int = 0) -> None:
         """Add ``label`` (or replace it) from ``(image, boxes)`` pairs, boxes as ``[x1, y1, x2, y2]``

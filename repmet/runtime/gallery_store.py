@@ -1,12 +1,14 @@
 """The gallery a runtime serves: immutable, swapped in whole under a lock, so a concurrent
 classify or detect sees it before or after a change, never half of it; a gallery made with
-another model is refused. This is the seam a gallery index (an approximate nearest-neighbour
-search over the representatives) plugs into: every change goes through it."""
+another model is refused. Each gallery is paired with the index built on it
+(:mod:`repmet.runtime.gallery_index`), and the pair is swapped as one, so a query never searches
+an index of another gallery."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -16,44 +18,59 @@ from repmet.errors import UserError
 
 
 class GalleryStore:
-    """``GalleryStore(artifact)``: starts from the artifact's trained gallery (if any);
-    ``current`` is the gallery to use for one whole call."""
+    """``GalleryStore(artifact, build_index)``: starts from the artifact's trained gallery (if
+    any); ``current`` is the gallery to use for one whole call, ``snapshot()`` the gallery and
+    its index (``build_index(gallery)``; None without a builder)."""
 
-    def __init__(self, artifact: Artifact) -> None:
+    def __init__(self, artifact: Artifact, build_index: Callable[[Gallery], object] | None = None) -> None:
         meta = artifact.metadata
         self.folder = artifact.folder
         self.reps_per_class = int(meta["head"]["reps_per_class"])
         self.embedding_dim = int(meta["embedding"]["dim"])
         self.fingerprint = artifact.fingerprint
         self._write_lock = threading.Lock()
-        self._current = self.empty()
+        self._build_index = build_index
+        self._set(self.empty())
         if meta.get("gallery"):
             trained = artifact.file(meta["gallery"])
-            self._current = self.checked(Gallery.load(trained), trained)
+            self._set(self.checked(Gallery.load(trained), trained))
 
     @property
     def current(self) -> Gallery:
-        return self._current
+        return self._state[0]
+
+    def snapshot(self) -> tuple[Gallery, object]:
+        """The current gallery and its index, consistent with each other."""
+        return self._state
+
+    def _set(self, gallery: Gallery) -> None:
+        # built before the swap: the index of the old gallery serves until the new one is ready
+        self._state = (gallery, self._build_index(gallery) if self._build_index else None)
 
     def empty(self) -> Gallery:
         return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
 
     def add(self, label: str, embeddings: np.ndarray, seed: int) -> None:
         with self._write_lock:
-            self._current = self._current.with_class(label, embeddings, seed)
+            self._set(self.current.with_class(label, embeddings, seed))
 
     def remove(self, label: str) -> None:
         with self._write_lock:
-            self._current = self._current.without_class(label)
+            self._set(self.current.without_class(label))
 
     def clear(self) -> None:
         with self._write_lock:
-            self._current = self.empty()
+            self._set(self.empty())
+
+    def replace(self, gallery: Gallery) -> None:
+        """Serve ``gallery`` (one this store gave out, e.g. to undo a change that could not be saved)."""
+        with self._write_lock:
+            self._set(self.checked(gallery, "in memory"))
 
     def load(self, path: str | Path) -> None:
         gallery = self.checked(Gallery.load(path, (self.reps_per_class, self.embedding_dim)), path)
         with self._write_lock:
-            self._current = gallery
+            self._set(gallery)
 
     def checked(self, gallery: Gallery, where: str | Path) -> Gallery:
         """``gallery``, if it was made with this artifact's embedding."""

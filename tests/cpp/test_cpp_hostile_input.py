@@ -492,7 +492,7 @@ def test_labels_in_any_script_are_welcome(predict_tool, omniglot_artifact, omnig
 ])
 def test_a_graph_handed_another_shape_than_it_was_made_for_refuses_it(predict_tool, omniglot_aoti_artifact,
                                                                       omniglot_images, tmp_path, fmt, side, said):
-    from test_hostile_input import resized_artifact
+    from artifact_fixtures import resized_artifact
 
     artifact = resized_artifact(omniglot_aoti_artifact, tmp_path, side)
     support, queries = omniglot_images
@@ -502,7 +502,7 @@ def test_a_graph_handed_another_shape_than_it_was_made_for_refuses_it(predict_to
 
 def test_an_aoti_package_without_its_input_shapes_is_refused(predict_tool, omniglot_aoti_artifact, omniglot_images,
                                                              tmp_path):
-    from test_hostile_input import without_input_shapes
+    from artifact_fixtures import without_input_shapes
 
     older = without_input_shapes(omniglot_aoti_artifact, tmp_path)
     support, queries = omniglot_images

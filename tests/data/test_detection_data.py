@@ -2,7 +2,6 @@
 base/novel masking, seeded support sets, and bad input named at start-up."""
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image
 from repmet.data.detection import (BaseNovelClasses, base_training_images, load_coco_detection, load_voc_detection,
                                    sample_support)
 from repmet.errors import UserError
+from detection_fixtures import voc_to_coco
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +42,6 @@ def test_indoor85_loads_and_reports_the_boxes_it_clipped(data_root):
     for image in trainval.images:
         assert (image.boxes[:, [0, 2]] <= image.width).all() and (image.boxes[:, [1, 3]] <= image.height).all()
         assert (image.boxes[:, 2] > image.boxes[:, 0]).all() and (image.boxes[:, 3] > image.boxes[:, 1]).all()
-
-
-def voc_to_coco(root: Path, split: str) -> dict:
-    """A naive VOC -> COCO conversion written here, independently of the loaders."""
-    names = sorted({o.findtext("name") for xml in (root / "Annotations").glob("*.xml")
-                    for o in ET.parse(xml).getroot().iter("object")})
-    coco = {"images": [], "annotations": [],
-            "categories": [{"id": 100 + i, "name": n} for i, n in enumerate(reversed(names))]}
-    ids = {c["name"]: c["id"] for c in coco["categories"]}
-    for number, image_id in enumerate((root / "ImageSets" / "Main" / f"{split}.txt").read_text().split()):
-        xml = ET.parse(root / "Annotations" / f"{image_id}.xml").getroot()
-        size = xml.find("size")
-        coco["images"].append({"id": number, "file_name": f"{image_id}.jpg", "width": int(size.findtext("width")),
-                               "height": int(size.findtext("height"))})
-        for o in xml.iter("object"):
-            b = [float(o.find("bndbox").findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax")]
-            coco["annotations"].append({"id": len(coco["annotations"]), "image_id": number,
-                                        "category_id": ids[o.findtext("name")],
-                                        "bbox": [b[0] - 1, b[1] - 1, b[2] - b[0] + 1, b[3] - b[1] + 1],
-                                        "iscrowd": int(o.findtext("difficult") == "1")})
-    return coco
 
 
 def test_the_coco_loader_reads_the_same_boxes_as_the_voc_loader(fsod, tmp_path):

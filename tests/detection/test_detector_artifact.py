@@ -111,7 +111,7 @@ def test_bad_enrollment_input_is_a_sentence_and_changes_nothing(detector_artifac
         with pytest.raises(UserError, match=message):
             detector.enroll("Ambulance", examples)
         assert detector.labels == before
-    with pytest.raises(UserError, match="not one a detector runs on"):
+    with pytest.raises(UserError, match="does not run detection artifacts"):
         FewShotDetector.load(detector_artifact, backend="tensorrt")
 
 
@@ -124,7 +124,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     from PIL import Image
 
     from conftest import script
-    from test_detection_data import voc_to_coco
+    from detection_fixtures import voc_to_coco
 
     train, test = fsod
     source = data_root / "fsod-mini"

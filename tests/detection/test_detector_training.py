@@ -2,67 +2,21 @@
 metric-eval with base AP50 and few-shot episodes on a novel class."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import PROJECT_ROOT, script
+from detection_fixtures import BASE, NOVEL, copy_small_fsod, overrides
 
 from repmet.checkpoint import load_checkpoint
-from repmet.data.detection import load_voc_detection
 
-BASE, NOVEL = ["penguin", "fish"], ["puffin"]
-TINY = ["detection.min_size=128", "detection.max_size=160", "detection.rois_per_image=16",
-        "detection.box_head_dim=64", "detection.regions_per_image=8", "detection.crop_size=64",
-        "detection.background_reps=2", "detection.reps_per_class=2", "detection.fit_boxes_per_class=4",
-        "detection.fit_background_images=3", "detection.extra_train_folders=[]",
-        "detection.fpn_channels=32", "detection.trainable_blocks=1", "detection.shots=[1, 2]",
-        "detection.episodes=2", "train.lr=0.002", f"detection.base_classes={BASE}",
-        f"detection.novel_classes={NOVEL}"]
 
 
 @pytest.fixture(scope="module")
 def small_fsod(data_root, tmp_path_factory) -> Path:
     return copy_small_fsod(data_root, tmp_path_factory.mktemp("data"))
-
-
-def copy_small_fsod(data_root: Path, parent: Path) -> Path:
-    """fsod-mini images with penguins, fish and puffins: 8 for training (2 with puffins, the
-    novel class's support), 4 for testing, copied to ``parent/fsod-small``."""
-    source = data_root / "fsod-mini"
-    root = parent / "fsod-small"
-    for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
-        (root / folder).mkdir(parents=True)
-    for split, wanted in (("train", {"penguin": 4, "fish": 2, "puffin": 2}), ("test", {"penguin": 2, "puffin": 2})):
-        chosen = []
-        for image in load_voc_detection(source, split).images:
-            labels = {source_classes(source)[c] for c in image.labels.tolist()}
-            for name in list(wanted):
-                if name in labels and wanted[name] > 0 and labels <= {"penguin", "fish", "puffin"}:
-                    wanted[name] -= 1
-                    chosen.append(image.path.stem)
-                    break
-        for image_id in chosen:
-            shutil.copy(source / "JPEGImages" / f"{image_id}.jpg", root / "JPEGImages")
-            shutil.copy(source / "Annotations" / f"{image_id}.xml", root / "Annotations")
-        (root / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(chosen) + "\n")
-    return root
-
-
-_CLASSES = {}
-
-
-def source_classes(source: Path) -> list[str]:
-    if source not in _CLASSES:
-        _CLASSES[source] = load_voc_detection(source, "test").class_names
-    return _CLASSES[source]
-
-
-def overrides(root: Path, *more: str) -> list[str]:
-    values = [f"data.root={root.parent}", f"detection.folder={root.name}", *TINY, *more]
-    return [arg for value in values for arg in ("--set", value)]
 
 
 def cli(*command):

@@ -97,7 +97,7 @@ def test_the_detector_trains_and_detects_on_cuda_like_on_the_cpu(data_root, tmp_
     import subprocess
 
     from conftest import PROJECT_ROOT, script
-    from test_detector_training import copy_small_fsod, overrides
+    from detection_fixtures import copy_small_fsod, overrides
     from repmet.methods.detector_regions import image_tensor
     from repmet.evaluate.detection_match import unmatched_detections
     from repmet.methods.trained import open_checkpoint

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artifact_fixtures import resized_artifact, without_input_shapes
 from repmet.errors import UserError
 from repmet.imaging import ORIENTATION_TAG, open_rgb
 
@@ -378,24 +379,6 @@ def test_preparing_a_large_photo_never_holds_it_as_float32(data_root):
     assert prepared.tensor.shape == ours.tensor.shape
 
 
-def resized_artifact(artifact, where, side: int = 4096):
-    """A copy of ``artifact`` whose metadata asks for side x side inputs everywhere (consistent
-    with itself, fingerprint recomputed as anyone can), while its graphs take 28 x 28."""
-    import json
-    import shutil
-
-    from repmet.artifact.fingerprint import fingerprint_of
-
-    copy = where / f"crop_{side}"
-    shutil.copytree(artifact, copy)
-    metadata = json.loads((copy / "metadata.json").read_text())
-    metadata["preprocess"].update(crop=side, resize_to=side)
-    metadata["input"].update(height=side, width=side)
-    metadata["embedding"]["fingerprint"] = fingerprint_of(metadata, {n: e["sha256"] for n, e in metadata["files"].items()})
-    (copy / "metadata.json").write_text(json.dumps(metadata))
-    return copy
-
-
 @pytest.mark.parametrize("backend", ["onnxruntime", "torchscript"])
 def test_metadata_asking_for_the_largest_crop_is_a_sentence_not_a_crash(omniglot_artifact, data_root, tmp_path,
                                                                        backend):
@@ -421,35 +404,6 @@ def test_an_aoti_package_refuses_inputs_of_another_shape_than_it_was_compiled_fo
     with pytest.raises(UserError, match=rf"refused images \[1, 1, {side}, {side}\] .*input 0 must be "
                                         rf"\[1\.\.\d+, 1, 28, 28\], got \[1, 1, {side}, {side}\].*metadata.json"):
         classifier.enroll("a", [image])
-
-
-def without_input_shapes(artifact, where):
-    """A copy of ``artifact`` whose embedding package was compiled as an older repmet did, without the
-    record of its input shapes (a small real network, compiled here in 15 s; sha256 and
-    fingerprint updated to match, as anyone can)."""
-    import hashlib
-    import json
-    import shutil
-
-    import torch
-    from torch._inductor import aoti_compile_and_package
-
-    from repmet.artifact.fingerprint import fingerprint_of
-
-    copy = where / "older_aoti"
-    shutil.copytree(artifact, copy)
-    metadata = json.loads((copy / "metadata.json").read_text())
-    package = copy / metadata["graphs"]["aoti"]["embedding"]
-    network = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
-    batch = torch.export.Dim("batch", min=1, max=64)
-    program = torch.export.export(network, (torch.zeros(2, 1, 28, 28),), dynamic_shapes=({0: batch},))
-    package.unlink()
-    aoti_compile_and_package(program, package_path=str(package))
-    metadata["files"][package.name].update(sha256=hashlib.sha256(package.read_bytes()).hexdigest(),
-                                           bytes=package.stat().st_size)
-    metadata["embedding"]["fingerprint"] = fingerprint_of(metadata, {n: e["sha256"] for n, e in metadata["files"].items()})
-    (copy / "metadata.json").write_text(json.dumps(metadata))
-    return copy
 
 
 def test_an_aoti_package_without_its_input_shapes_is_refused_when_loaded(omniglot_aoti_artifact, tmp_path):

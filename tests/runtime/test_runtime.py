@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artifact_fixtures import omniglot_class_images
 from conftest import PROJECT_ROOT, script
 from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.data.transforms import TransformSpec
@@ -21,12 +22,6 @@ from repmet.errors import UserError
 from repmet.imaging import open_rgb
 from repmet.runtime import FewShotClassifier
 from repmet.runtime.preprocess import preprocess
-
-
-def omniglot_class_images(data_root, classes=6):
-    """uint8 images as a user holds them (dark strokes on white, 28 px), per test class."""
-    data = load_few_shot_split("omniglot", "test", data_root)
-    return [(data.class_names[c], [255 - data.images[c, i, 0].numpy() for i in range(20)]) for c in range(classes)]
 
 
 def state_of(classifier):

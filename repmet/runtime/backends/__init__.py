@@ -43,8 +43,7 @@ def resolve_backend(artifact: Artifact, backend: str, device: str, task: str | N
     plugin = RUNTIME_BACKENDS.get(backend, where="backend")
     if task not in plugin.tasks:
         runs = [n for n in backend_names() if task in RUNTIME_BACKENDS.get(n).tasks]
-        raise UserError(f"backend {backend!r} is not one a {'detector' if task == 'detection' else 'classifier'} runs "
-                        f"on; choose from auto, {', '.join(runs)}")
+        raise UserError(f"backend {backend!r} does not run {task} artifacts; choose from auto, {', '.join(runs)}")
     if plugin.graph_key is not None:
         plugin.graphs(artifact)  # a sentence naming the format to export when they are missing
     reason = plugin.unavailable_reason(device)

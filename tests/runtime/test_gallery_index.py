@@ -1,0 +1,109 @@
+"""The gallery index seam: exact search against a naive reference on real Omniglot embeddings,
+an index plugged in from outside (as faiss will be) used by classify and rebuilt on every
+change, and an unknown index refused by name."""
+
+import numpy as np
+import pytest
+
+from repmet.errors import UserError
+from repmet.runtime import FewShotClassifier
+from repmet.runtime.gallery_index import GALLERY_INDEXES, GalleryIndex, NearestClasses, index_names
+
+TOLERANCE = 1e-4  # posteriors in [0, 1], as export verification allows
+
+
+@pytest.fixture(scope="module")
+def enrolled(omniglot_artifact, omniglot_images):
+    support, queries = omniglot_images
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    for folder in sorted(support.iterdir()):
+        classifier.enroll(folder.name, sorted(folder.iterdir()))
+    return classifier, classifier.embed(queries)
+
+
+def naive_top_k(embeddings, representatives, sigma, top_k):
+    """Per query, per class: the smallest squared distance over its representatives, a softmax
+    of -d / (2 sigma^2), then the classes sorted by it (loops, as the paper writes it)."""
+    rows = []
+    for x in embeddings.astype(np.float64):
+        logits = [-min(float(((x - r) ** 2).sum()) for r in reps) / (2 * sigma * sigma) for reps in representatives]
+        p = np.exp(np.array(logits) - max(logits))
+        p /= p.sum()
+        order = sorted(range(len(p)), key=lambda c: -p[c])[:top_k]
+        rows.append((order, p[order]))
+    return rows
+
+
+def test_the_exact_index_ranks_as_the_naive_reference(enrolled):
+    classifier, embeddings = enrolled
+    gallery, index = classifier.galleries.snapshot()
+    assert index.name == "exact" and index.gallery is gallery
+    found = index.nearest(embeddings, top_k=3)
+    sigma = float(classifier.artifact.metadata["head"]["sigma"])
+    reference = naive_top_k(embeddings, gallery.representatives, sigma, 3)
+    assert found.classes.shape == found.posteriors.shape == (len(embeddings), 3)
+    for row, (classes, posteriors), (ref_classes, ref_posteriors) in zip(range(len(embeddings)), zip(
+            found.classes, found.posteriors), reference):
+        assert np.allclose(posteriors, ref_posteriors, atol=TOLERANCE), row
+        # the same classes, except where two posteriors are within TOLERANCE (a tie either order may break)
+        for c, ref_c, p in zip(classes, ref_classes, ref_posteriors):
+            assert c == ref_c or np.isclose(p, ref_posteriors, atol=TOLERANCE).sum() > 1, row
+    assert np.all(np.diff(found.posteriors, axis=1) <= 0), "most probable first"
+
+
+class ShortlistIndex(GalleryIndex):
+    """What an approximate index does, in numpy: look at the ``SHORTLIST`` classes whose first
+    representative is nearest, and give every other class posterior 0."""
+
+    name = "shortlist-test"
+    SHORTLIST = 2
+    built = 0
+
+    def __init__(self, gallery, head):
+        super().__init__(gallery, head)
+        ShortlistIndex.built += 1
+
+    def posteriors(self, embeddings):
+        reps = self.gallery.representatives
+        first = ((embeddings[:, None, :] - reps[None, :, 0, :]) ** 2).sum(-1)
+        shortlist = np.argsort(first, axis=1)[:, :self.SHORTLIST]
+        out = np.zeros((len(embeddings), len(reps)), np.float32)
+        for row, classes in enumerate(shortlist):
+            _, posteriors = self.head.run(embeddings[row:row + 1], reps[classes])
+            out[row, classes] = posteriors[0]
+        return out
+
+
+def test_an_index_plugs_in_by_name_is_rebuilt_on_every_change_and_serves_classify(omniglot_artifact, omniglot_images,
+                                                                                   enrolled, monkeypatch):
+    monkeypatch.setitem(GALLERY_INDEXES._entries, ShortlistIndex.name, ShortlistIndex)
+    assert ShortlistIndex.name in index_names()
+    support, queries = omniglot_images
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index=ShortlistIndex.name)
+    before = ShortlistIndex.built
+    folders = sorted(support.iterdir())
+    for folder in folders:
+        classifier.enroll(folder.name, sorted(folder.iterdir()))
+    assert ShortlistIndex.built == before + len(folders), "one new index per enroll"
+    gallery, index = classifier.galleries.snapshot()
+    assert isinstance(index, ShortlistIndex) and index.gallery is gallery
+
+    predictions = classifier.classify(queries, top_k=3)
+    exact, embeddings = enrolled
+    reference = exact.classify(queries, top_k=1)
+    found = index.nearest(embeddings, 3)
+    assert isinstance(found, NearestClasses)
+    # outside the shortlist a class gets 0; inside, the posteriors are renormalised over it
+    assert np.allclose(found.posteriors[:, :2].sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(found.posteriors[:, 2] == 0)
+    agree = np.mean([p.label == r.label for p, r in zip(predictions, reference)])
+    assert agree >= 0.8, f"the shortlist index agrees with exact search on {agree:.0%} of the queries"
+
+    classifier.remove(folders[0].name)
+    gallery, index = classifier.galleries.snapshot()
+    assert index.gallery is gallery and folders[0].name not in gallery.labels
+
+
+def test_an_unknown_index_is_a_sentence_listing_the_known_ones(omniglot_artifact):
+    with pytest.raises(UserError, match=r"index: unknown gallery index 'hnsw-nope'; available: .*exact"):
+        FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw-nope")
