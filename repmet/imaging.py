@@ -8,6 +8,7 @@ given for it and detections returned for it are in the viewer's pixels."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -52,6 +53,23 @@ def _open_path(path: Path, mode: str) -> Image.Image:
             return convert(upright(image), mode)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise UserError(f"cannot decode image {path}: {exc}; replace or remove the file") from None
+
+
+def open_image_bytes(data: bytes, mode: str = "RGB", name: str = "<bytes>") -> Image.Image:
+    """An encoded image file's bytes (as an HTTP client sends them) -> an 8-bit ``mode`` image,
+    with the same checks as a file: its size is read from the header and refused before any
+    pixel is decoded."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            _check_size(image, name)
+            image.load()
+            return convert(upright(image), mode)
+    except UnidentifiedImageError:
+        raise UserError(f"image {name} is not an image file Pillow can read; send a JPEG, PNG, BMP, WebP or TIFF "
+                        f"file") from None
+    except (OSError, Image.DecompressionBombError, ValueError, SyntaxError) as exc:
+        raise UserError(f"cannot decode image {name}: {str(exc)[:200]}; send a whole JPEG, PNG, BMP, WebP or TIFF "
+                        f"file") from None
 
 
 def upright(image: Image.Image) -> Image.Image:
