@@ -81,3 +81,7 @@ def main(artifact, host, port, gallery, backend, device, threads, token_file, ma
     click.echo(f"serving {artifact} ({app.state.runtime.task}, {app.state.runtime.backend.name}) on "
                f"http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5)
+
+
+if __name__ == "__main__":
+    main()

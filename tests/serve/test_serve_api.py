@@ -184,3 +184,19 @@ def test_bad_requests_get_sentences_and_the_server_keeps_serving(omniglot_artifa
         assert status == 201, body
         assert server.call("GET", "/metrics", headers=auth)[0] == 200
         assert server.call("GET", "/metrics")[0] == 401
+
+
+def test_a_full_queue_is_refused_with_503_and_retry_after_and_the_rest_are_served(omniglot_artifact, drawings):
+    queries = [b64(q) for _, _, qs in drawings[:4] for q in qs]
+    with Server(omniglot_artifact, "--backend", "onnxruntime", "--max-queue", "1", "--max-wait-ms", "300",
+                "--max-batch", "64") as server:
+        enroll_all(server, drawings)
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda q: server.call("POST", "/classify", {"images": [q]}), queries))
+        statuses = [status for status, _, _ in answers]
+        # which requests find the queue full depends on timing (tests/serve/test_batcher.py makes it certain)
+        assert set(statuses) <= {200, 503} and 200 in statuses, statuses
+        for status, body, headers in answers:
+            if status == 503:
+                assert headers.get("retry-after") == "1" or headers.get("Retry-After") == "1"
+                assert "busy" in body["error"]

@@ -149,7 +149,7 @@ async function refreshClasses() {
       const item = document.createElement("li");
       item.dataset.label = c.label;
       const name = document.createElement("span");
-      name.textContent = c.label + " (" + c.representatives + ")";
+      name.textContent = c.label + " · " + c.representatives + " representative" + (c.representatives === 1 ? "" : "s");
       const remove = document.createElement("button");
       remove.textContent = "remove";
       remove.className = "remove";
