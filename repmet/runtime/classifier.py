@@ -112,7 +112,7 @@ class FewShotClassifier(FewShotRuntime):
         """The ``top_k`` classes of each embedding, found by ``index``."""
         found = index.nearest(embeddings, top_k)
         labels = index.gallery.labels
-        return [Prediction(tuple(labels[j] for j in row), tuple(float(p) for p in scores))
+        return [Prediction(tuple(labels[j] for j in row if j >= 0), tuple(float(p) for j, p in zip(row, scores) if j >= 0))
                 for row, scores in zip(found.classes, found.posteriors)]
 
     def posteriors(self, embeddings: np.ndarray) -> np.ndarray:

@@ -107,3 +107,29 @@ def test_an_index_plugs_in_by_name_is_rebuilt_on_every_change_and_serves_classif
 def test_an_unknown_index_is_a_sentence_listing_the_known_ones(omniglot_artifact):
     with pytest.raises(UserError, match=r"index: unknown gallery index 'hnsw-nope'; available: .*exact"):
         FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw-nope")
+
+
+def test_the_hnsw_index_finds_what_exact_search_finds_on_real_embeddings(omniglot_artifact, data_root):
+    """20 Omniglot characters enrolled from 5 drawings each, 15 queries each: faiss HNSW's top-1
+    agrees with exact search on (nearly) every query, and where its shortlist holds every
+    representative its posteriors are exact search's."""
+    pytest.importorskip("faiss", reason="the hnsw index is the faiss extra: pip install faiss-cpu")
+    from artifact_fixtures import omniglot_class_images
+
+    classes = omniglot_class_images(data_root, classes=20)
+    exact = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    hnsw = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+    for label, images in classes:
+        exact.enroll(label, images[:5])
+        hnsw.enroll(label, images[:5])
+    queries = [image for _, images in classes for image in images[5:]]
+    embeddings = exact.embed(queries)
+    want = exact.galleries.snapshot()[1].nearest(embeddings, 3)
+    index = hnsw.galleries.snapshot()[1]
+    assert index.name == "hnsw" and index.index.ntotal == 20  # K = 1: one representative a class
+    got = index.nearest(embeddings, 3)
+    agree = np.mean(got.classes[:, 0] == want.classes[:, 0])
+    assert agree >= 0.95, f"top-1 agrees with exact search on {agree:.1%} of {len(queries)} queries"
+    assert np.allclose(got.posteriors, want.posteriors, atol=TOLERANCE)  # shortlist 64 >= 20: exact
+    predictions = hnsw.classify(queries[:5], top_k=2)  # classify goes through the index
+    assert [p.labels for p in predictions] == [tuple(hnsw.gallery.labels[j] for j in row) for row in got.classes[:5, :2]]

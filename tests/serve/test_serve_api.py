@@ -7,8 +7,10 @@ get 4xx sentences and the server keeps serving."""
 import io
 import random
 import socket
+import struct
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -34,6 +36,16 @@ def drawings(data_root):
     """6 Omniglot test characters: 5 drawings to enroll and 3 queries each, as PNG files' bytes."""
     classes = omniglot_class_images(data_root, classes=6)
     return [(label, [png(a) for a in images[:5]], [png(a) for a in images[5:8]]) for label, images in classes]
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds almost none: a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
 
 
 def enroll_all(server, drawings, count=4):
@@ -155,6 +167,10 @@ def test_bad_requests_get_sentences_and_the_server_keeps_serving(omniglot_artifa
             ("not base64", "POST", "/classes/a", {"images": ["%%%"]}, auth, 400),
             ("not an image", "POST", "/classes/a", {"images": [b64(b"hello world")]}, auth, 400),
             ("truncated image", "POST", "/classes/a", {"images": [truncated]}, auth, 400),
+            ("30000 x 30000 pixels declared", "POST", "/classes/a", {"images": [b64(png_header_only(30000, 30000))]},
+             auth, 400),
+            ("just over the pixel limit", "POST", "/classes/a", {"images": [b64(png_header_only(12000, 8000))]}, auth,
+             400),
             ("control character in the label", "POST", "/classes/a%07b", {"images": [image]}, auth, 400),
             ("too many images", "POST", "/classes/a", {"images": [image] * 9}, auth, 413),
             ("oversized body", "POST", "/classes/a", {"images": ["A" * (2 << 20)]}, auth, 413),

@@ -39,7 +39,8 @@ class HeadSpec:
 @dataclass(frozen=True)
 class NearestClasses:
     """Per query, the gallery's classes most probable first: ``classes [N, M]`` (indices into
-    ``gallery.labels``) and their ``posteriors [N, M]``; M = min(top_k, C)."""
+    ``gallery.labels``; -1 where an approximate index found fewer) and their ``posteriors [N, M]``;
+    M = min(top_k, C)."""
 
     classes: np.ndarray
     posteriors: np.ndarray
