@@ -409,7 +409,7 @@ def test_the_circle_check_finds_a_circle():
 # Which stage may import which (anything may import the shared parts: config, methods, models, ops,
 # losses, data, ...). Export verifies through the runtime, training validates through evaluation.
 MAY_IMPORT = {"shared": set(), "runtime": set(), "evaluate": set(), "train": {"evaluate"},
-              "export": {"runtime", "evaluate"}}
+              "export": {"runtime", "evaluate"}, "serve": {"runtime"}}  # the service adds transport over the runtime
 # No upward import is left: methods name their evaluation (repmet.evaluate.registry) instead of
 # calling the evaluate stage, and none may appear.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
