@@ -1,0 +1,122 @@
+"""Galleries of 10k / 100k / 1M representatives: exact search (the numpy head, as the runtime's
+exact index computes it) against the hnsw index (faiss), per-query latency at batch 1 and 32,
+build time, memory, and recall@1 (the same top-1 class as exact search).
+
+    python benchmarks/gallery_scale.py --artifact FLOWERS_ARTIFACT [--sizes 10000,100000,1000000]
+        [--images 2000] [--queries 200] [--json OUT]
+
+The embeddings are real and then augmented: --images Flowers 102 images are embedded by the
+artifact (EfficientNet-Lite0, 1280-d), reduced to 256-d by PCA fitted on them and L2-normalised;
+the gallery's representatives are those real embeddings plus Gaussian noise (each a jittered copy
+of a real one, cosine about 0.9 to it, renormalised), one class per representative (K = 1), so
+every real embedding has size / images near-duplicates around it, as a gallery of many views of
+related products or faces has; queries are held-out real images' embeddings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from repmet.data import default_data_root
+from repmet.runtime import FewShotClassifier
+from repmet.runtime.backends.base import numpy_head
+
+DIM = 256
+NOISE = 0.03  # per dimension, on unit vectors of 256-d: cos(real, jittered) about 0.9
+
+
+def real_embeddings(artifact: str, images: int, queries: int, data_root: Path) -> tuple[np.ndarray, np.ndarray]:
+    files = sorted((data_root / "flowers-102" / "jpg").glob("*.jpg"))
+    chosen = random.Random(0).sample(files, images + queries)
+    classifier = FewShotClassifier.load(artifact, backend="onnxruntime")
+    embeddings = classifier.embed(chosen)
+    mean = embeddings[:images].mean(0)
+    _, _, vt = np.linalg.svd(embeddings[:images] - mean, full_matrices=False)
+    reduced = (embeddings - mean) @ vt[:DIM].T
+    reduced /= np.linalg.norm(reduced, axis=1, keepdims=True)
+    return reduced[:images].astype(np.float32), reduced[images:].astype(np.float32)
+
+
+def gallery_of(real: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    reps = real[np.arange(size) % len(real)] + rng.normal(0, NOISE, (size, DIM)).astype(np.float32)
+    reps /= np.linalg.norm(reps, axis=1, keepdims=True)
+    return reps[:, None, :]  # [C, K = 1, D]
+
+
+def timed(run, seconds: float = 2.0, runs: int = 5) -> float:
+    """Median seconds per call."""
+    run()
+    times, start = [], time.perf_counter()
+    while len(times) < runs or time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 200:
+            break
+    return float(np.median(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", required=True)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    import faiss
+
+    from repmet.artifact.gallery_file import Gallery
+    from repmet.runtime.gallery_index import HeadSpec
+    from repmet.runtime.gallery_index.hnsw import HnswIndex
+
+    real, queries = real_embeddings(args.artifact, args.images, args.queries, Path(args.data_root or
+                                                                                  default_data_root()))
+    rng = np.random.default_rng(0)
+    sigma = 0.5
+    head = HeadSpec(lambda e, r: numpy_head(e, r, "sqeuclidean", sigma), "sqeuclidean", sigma)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        reps = gallery_of(real, size, rng)
+        gallery = Gallery(tuple(f"c{i}" for i in range(size)), reps, np.ones(size, np.int64), "0" * 64)
+        flat = reps[:, 0, :]
+        exact_top1 = np.concatenate([(q @ flat.T).argmax(1) for q in np.array_split(queries, 8)])
+
+        def exact(batch):  # the exact index's arithmetic: all distances, then the best class
+            return numpy_head(queries[:batch], reps, "sqeuclidean", sigma)[1].argmax(1)
+
+        start = time.perf_counter()
+        index = HnswIndex(gallery, head)
+        build_s = time.perf_counter() - start
+        found = index.nearest(queries, 1).classes[:, 0]
+        recall = float(np.mean(found == exact_top1))
+        row = {"representatives": size, "build_s": build_s, "recall_at_1": recall,
+               "exact_ms_1": 1e3 * timed(lambda: exact(1)), "exact_ms_32": 1e3 * timed(lambda: exact(32)) / 32,
+               "hnsw_ms_1": 1e3 * timed(lambda: index.nearest(queries[:1], 1)),
+               "hnsw_ms_32": 1e3 * timed(lambda: index.nearest(queries[:32], 1)) / 32,
+               "gallery_mb": reps.nbytes / 2**20,
+               "hnsw_mb": (reps.nbytes + size * index.neighbours * 2 * 4) / 2**20}
+        rows.append(row)
+        print(row, flush=True)
+    print(f"\ngallery search, 256-d real Flowers embeddings (PCA of Lite0's, {args.images} images) jittered to each "
+          f"size, K = 1; {args.queries} held-out real queries; faiss {faiss.__version__}, HNSW M={HnswIndex.neighbours} "
+          f"efSearch={HnswIndex.ef_search} shortlist {HnswIndex.shortlist}; ms per query\n")
+    print("| representatives | exact, batch 1 | exact, batch 32 | hnsw, batch 1 | hnsw, batch 32 | hnsw recall@1 "
+          "| hnsw build s | gallery MiB | hnsw MiB (about) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['representatives']:,} | {r['exact_ms_1']:.2f} | {r['exact_ms_32']:.2f} | {r['hnsw_ms_1']:.3f} | "
+              f"{r['hnsw_ms_32']:.3f} | {r['recall_at_1']:.3f} | {r['build_s']:.0f} | {r['gallery_mb']:.0f} | "
+              f"{r['hnsw_mb']:.0f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
