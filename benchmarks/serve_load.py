@@ -96,21 +96,20 @@ def load_level(server, endpoint: str, queries: list[str], clients: int, requests
 
 
 def in_process(artifact: Path, backend: str, enroll: dict, queries: list[bytes], task: str, seconds: float) -> float:
-    """Images per second of the Python runtime on the same images: classify in batches of 32, detect one by one."""
+    """Images per second of the Python runtime on the same image files (decoded in the call, as the
+    service decodes them): classify in batches of 32, detect one by one."""
     from repmet.runtime import open_runtime
 
     runtime = open_runtime(artifact, backend)
     for label, images in enroll.items():
         runtime.enroll(label, [Image.open(io.BytesIO(b)) for b in images])
-    pictures = [Image.open(io.BytesIO(b)) for b in queries]
-    for p in pictures:
-        p.load()
     run = (lambda chunk: runtime.classify(chunk, top_k=5)) if task == "classification" else \
         (lambda chunk: runtime.detect(chunk, score_threshold=0.2))
     size = 32 if task == "classification" else 1
+    run([Image.open(io.BytesIO(b)) for b in queries[:size]])  # warm-up
     done, start = 0, time.perf_counter()
-    while done < len(pictures) and time.perf_counter() - start < seconds:
-        chunk = pictures[done:done + size]
+    while done < len(queries) and time.perf_counter() - start < seconds:
+        chunk = [Image.open(io.BytesIO(b)) for b in queries[done:done + size]]
         run(chunk)
         done += len(chunk)
     return done / (time.perf_counter() - start)
@@ -151,8 +150,8 @@ def main() -> None:
                 print(f"{name} c={clients}: {row['throughput']:.1f}/s p50 {row['p50_ms']:.0f} ms p99 "
                       f"{row['p99_ms']:.0f} ms errors {row['errors']} batch {row['mean_batch']:.1f}", flush=True)
     print(f"\nmetric-serve on 127.0.0.1, backend {args.backend}, --max-batch {args.max_batch} --max-wait-ms "
-          f"{args.max_wait_ms:g}; one image per request; in-process: the Python runtime on the same images "
-          f"(classify in batches of 32, detect one by one)\n")
+          f"{args.max_wait_ms:g}; one image per request; in-process: the Python runtime on the same image files, "
+          f"decoded in the call (classify in batches of 32, detect one by one); clients and server share the machine\n")
     print("| artifact | clients | requests | errors | p50 ms | p99 ms | requests/s | mean batch | in-process images/s "
           "| service / in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

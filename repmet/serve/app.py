@@ -9,6 +9,7 @@ status, or 5xx without a traceback."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -34,6 +35,24 @@ STATIC = Path(__file__).with_name("static")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 503, 504)}
 
 
+class Counter:
+    """``with counter:`` counts the blocks running now, across threads."""
+
+    def __init__(self) -> None:
+        self._lock, self._value = threading.Lock(), 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._value += 1
+
+    def __exit__(self, *_) -> None:
+        with self._lock:
+            self._value -= 1
+
+    def value(self) -> int:
+        return self._value
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
@@ -45,8 +64,9 @@ def create_app(settings: ServeSettings) -> FastAPI:
     gallery = GalleryFile(runtime, settings.gallery)
     jobs = SERVE_TASKS.get(runtime.task, "artifact task")(runtime)
     metrics = Metrics()
+    arriving = Counter()  # query requests decoding their images: the batcher waits for them
     batcher = MicroBatcher(jobs.run_batch, settings.max_batch, settings.max_wait_ms, settings.max_queue,
-                           on_batch=metrics.batch)
+                           on_batch=metrics.batch, expecting=arriving.value)
     app = FastAPI(title="repmet few-shot service", version="1", docs_url=None, redoc_url=None,
                   description=f"Few-shot {runtime.task} from the artifact {Path(settings.artifact).name}: enroll "
                               f"classes from a few examples, then query. Images are base64 strings of image files.")
@@ -80,12 +100,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def internal_error(_: Request, exc: Exception):
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server logs say more"}, 500)
 
-    async def answer(payload, size: int):
-        """Queue a query for the micro-batcher and wait for its result (or 503 / 504)."""
+    def submit(payload, size: int):
+        """Queue a query for the micro-batcher (or 503)."""
         try:
-            future = batcher.submit(payload, size)
+            return batcher.submit(payload, size)
         except QueueFull as exc:
             raise ApiError(503, f"the server is busy ({exc}); retry in a second", {"Retry-After": "1"}) from None
+
+    async def wait_for(future):
+        """A queued query's result (or 504)."""
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), settings.request_timeout_s)
         except asyncio.TimeoutError:
@@ -114,9 +137,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         check_count(len(body.images))
         gallery.refresh()
         require_classes()
-        images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
-                                                         for i, t in enumerate(body.images)], "images")
-        return {"predictions": await answer((images, body.top_k), len(images))}
+        with arriving:
+            images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
+                                                             for i, t in enumerate(body.images)], "images")
+            future = submit((images, body.top_k), len(images))
+        return {"predictions": await wait_for(future)}
 
     @app.post("/detect", response_model=DetectResponse, responses=ERRORS)
     async def detect(body: DetectRequest):
@@ -125,9 +150,11 @@ def create_app(settings: ServeSettings) -> FastAPI:
         check_count(len(body.images))
         gallery.refresh()
         require_classes()
-        images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
-                                                         for i, t in enumerate(body.images)], "images")
-        found = await asyncio.gather(*(answer(([image], body.score_threshold), 1) for image in images))
+        with arriving:
+            images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
+                                                             for i, t in enumerate(body.images)], "images")
+            futures = [submit(([image], body.score_threshold), 1) for image in images]
+        found = await asyncio.gather(*(wait_for(f) for f in futures))
         return {"detections": [per_request[0] for per_request in found]}
 
     @app.post("/classes/{label:path}", response_model=EnrollResponse, status_code=201, responses=ERRORS)

@@ -30,13 +30,16 @@ class MicroBatcher:
 
     ``run_batch`` gets the payloads of one batch and returns one result per payload (or raises:
     then each payload is run alone, so that one bad request fails alone). ``on_batch(images)``
-    is told the size of every batch run (for the metrics)."""
+    is told the size of every batch run (for the metrics). ``expecting()`` counts the requests
+    that have arrived but are not queued yet (still being decoded): a batch waits up to
+    ``max_wait_ms`` for company only while some are, so a lone request is never delayed."""
 
     def __init__(self, run_batch: Callable[[Sequence[object]], Sequence[object]], max_batch: int,
-                 max_wait_ms: float, max_queue: int, on_batch: Callable[[int], None] = lambda n: None) -> None:
+                 max_wait_ms: float, max_queue: int, on_batch: Callable[[int], None] = lambda n: None,
+                 expecting: Callable[[], int] = lambda: 1) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait_ms < 0:
             raise ValueError("max_batch and max_queue must be at least 1, max_wait_ms at least 0")
-        self.run_batch, self.on_batch = run_batch, on_batch
+        self.run_batch, self.on_batch, self.expecting = run_batch, on_batch, expecting
         self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_ms / 1000.0, max_queue
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._waiting = 0  # images queued, not yet taken by the worker
@@ -77,6 +80,8 @@ class MicroBatcher:
             deadline = time.monotonic() + self.max_wait_s
             while images < self.max_batch:
                 remaining = deadline - time.monotonic()
+                if self._jobs.empty() and self.expecting() == 0:
+                    break  # nobody is on the way: waiting would only add latency
                 try:
                     job = self._jobs.get(timeout=remaining) if remaining > 0 else self._jobs.get_nowait()
                 except queue.Empty:

@@ -96,8 +96,8 @@ def test_every_acknowledged_enroll_survives_kill_9_and_none_is_half_there(omnigl
                 sent.add(label)
                 try:
                     status, _, _ = server.call("POST", f"/classes/{quote(label)}", {"images": support}, timeout=10)
-                except OSError:
-                    return  # killed mid-request: not acknowledged
+                except Exception:  # noqa: BLE001 - killed mid-request (reset, half an answer): not acknowledged
+                    return
                 if status == 201:
                     acknowledged.add(label)
 
@@ -194,7 +194,13 @@ def test_bad_requests_get_sentences_and_the_server_keeps_serving(omniglot_artifa
             slow.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          b"Authorization: Bearer s3cret-token-of-some-length\r\nContent-Length: 1000\r\n\r\n{\"images\"")
             slow.settimeout(10)
-            reply = slow.recv(4096).decode()
+            reply = b""
+            while b"arrive" not in reply:  # the status line and the body may come in separate packets
+                part = slow.recv(4096)
+                if not part:
+                    break
+                reply += part
+            reply = reply.decode()
         assert reply.startswith("HTTP/1.1 408") and "did not arrive within 1 s" in reply
         status, body, _ = server.call("POST", "/classes/ok", {"images": [image]}, auth)
         assert status == 201, body
