@@ -145,7 +145,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     outputs = []
     for n, support in enumerate((voc, coco / "support.json")):
         run = subprocess.run([script("metric-predict"), str(detector_artifact), "--detect", "--support", str(support),
-                              *[a for q in queries for a in ("--query", q)], "--score", "0.2", "--json",
+                              *[a for q in queries for a in ("--query", q)], "--score", "0.1", "--json",
                               "--draw", str(tmp_path / f"drawn{n}")], capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-2000:]
         outputs.append(json.loads(run.stdout))
@@ -155,7 +155,7 @@ def test_metric_predict_detect_enrolls_a_voc_or_coco_support_set_and_draws(detec
     detector = FewShotDetector.load(detector_artifact)
     detector.enroll("Ambulance", [(voc / "JPEGImages" / f"{i}.jpg",
                                    train.images[[im.path.stem for im in train.images].index(i)].boxes) for i in ids])
-    expected = detector.detect(queries, score_threshold=0.2)
+    expected = detector.detect(queries, score_threshold=0.1)  # 2 shots: Ambulance scores 0.13 and 0.17 here
     for row, found in zip(outputs[0]["predictions"], expected, strict=True):
         assert [d["label"] for d in row["detections"]] == [d.label for d in found]
         assert np.allclose([d["score"] for d in row["detections"]], [d.score for d in found], atol=1e-6)

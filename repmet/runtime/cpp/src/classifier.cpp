@@ -23,10 +23,10 @@ struct FewShotClassifier::Models {
 };
 
 FewShotClassifier::FewShotClassifier(Artifact artifact, std::unique_ptr<Models> models)
-    : GalleryServing(std::move(artifact)), spec_(artifact_.preprocess()), models_(std::move(models)) {}
+    : FewShotRuntime(std::move(artifact)), spec_(artifact_.preprocess()), models_(std::move(models)) {}
 
 FewShotClassifier::FewShotClassifier(FewShotClassifier&& other) noexcept
-    : GalleryServing(std::move(other)), spec_(std::move(other.spec_)), models_(std::move(other.models_)) {}
+    : FewShotRuntime(std::move(other)), spec_(std::move(other.spec_)), models_(std::move(other.models_)) {}
 
 FewShotClassifier::~FewShotClassifier() = default;
 

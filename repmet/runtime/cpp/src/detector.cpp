@@ -52,14 +52,14 @@ struct FewShotDetector::Models {
 };
 
 FewShotDetector::FewShotDetector(Artifact artifact, std::unique_ptr<Models> models)
-    : GalleryServing(std::move(artifact)), models_(std::move(models)) {
+    : FewShotRuntime(std::move(artifact)), models_(std::move(models)) {
   DetectionPreprocess spec = artifact_.detection_preprocess();  // checked: a sentence naming metadata.json
   min_size_ = spec.min_size, max_size_ = spec.max_size;
   mean_ = std::move(spec.mean), std_ = std::move(spec.std);
 }
 
 FewShotDetector::FewShotDetector(FewShotDetector&& other) noexcept
-    : GalleryServing(std::move(other)), min_size_(other.min_size_), max_size_(other.max_size_),
+    : FewShotRuntime(std::move(other)), min_size_(other.min_size_), max_size_(other.max_size_),
       mean_(std::move(other.mean_)), std_(std::move(other.std_)), models_(std::move(other.models_)) {}
 
 FewShotDetector::~FewShotDetector() = default;

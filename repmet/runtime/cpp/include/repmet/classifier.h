@@ -16,7 +16,7 @@
 #include "repmet/artifact.h"
 #include "repmet/errors.h"
 #include "repmet/gallery.h"
-#include "repmet/gallery_serving.h"
+#include "repmet/few_shot_runtime.h"
 #include "repmet/image.h"
 
 namespace repmet {
@@ -26,7 +26,7 @@ struct Prediction {
   std::vector<float> posteriors;
 };
 
-class FewShotClassifier : public GalleryServing {
+class FewShotClassifier : public FewShotRuntime {
  public:
   // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when the artifact
   // has it and the device is the CPU, else torchscript).

@@ -17,7 +17,7 @@
 #include "repmet/errors.h"
 #include "repmet/detection_preprocess.h"
 #include "repmet/gallery.h"
-#include "repmet/gallery_serving.h"
+#include "repmet/few_shot_runtime.h"
 #include "repmet/image.h"
 
 namespace repmet {
@@ -33,7 +33,7 @@ struct BoxedImage {
   std::vector<Box> boxes;
 };
 
-class FewShotDetector : public GalleryServing {
+class FewShotDetector : public FewShotRuntime {
  public:
   // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when present on the CPU)
   static FewShotDetector load(const std::string& folder, const std::string& device = "cpu",

@@ -1,8 +1,8 @@
-#include "repmet/gallery_serving.h"
+#include "repmet/few_shot_runtime.h"
 
 namespace repmet {
 
-GalleryServing::GalleryServing(Artifact artifact) : artifact_(std::move(artifact)) {
+FewShotRuntime::FewShotRuntime(Artifact artifact) : artifact_(std::move(artifact)) {
   gallery_ = std::make_shared<const Gallery>(artifact_.reps_per_class(), artifact_.embedding_dim(), artifact_.fingerprint());
   const auto& name = artifact_.metadata()["gallery"];
   if (name.is_string()) {
@@ -11,35 +11,35 @@ GalleryServing::GalleryServing(Artifact artifact) : artifact_(std::move(artifact
   }
 }
 
-GalleryServing::GalleryServing(GalleryServing&& other) noexcept
+FewShotRuntime::FewShotRuntime(FewShotRuntime&& other) noexcept
     : artifact_(std::move(other.artifact_)), gallery_(std::move(other.gallery_)) {}
 
-void GalleryServing::add_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) {
+void FewShotRuntime::add_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed) {
   std::lock_guard<std::mutex> lock(mutex_);
   gallery_ = std::make_shared<const Gallery>(gallery_->with_class(label, embeddings, n, seed));
 }
 
-void GalleryServing::remove(const std::string& label) {
+void FewShotRuntime::remove(const std::string& label) {
   std::lock_guard<std::mutex> lock(mutex_);
   gallery_ = std::make_shared<const Gallery>(gallery_->without_class(label));
 }
 
-std::shared_ptr<const Gallery> GalleryServing::gallery() const {
+std::shared_ptr<const Gallery> FewShotRuntime::gallery() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return gallery_;
 }
 
-std::vector<std::string> GalleryServing::labels() const { return gallery()->labels(); }
+std::vector<std::string> FewShotRuntime::labels() const { return gallery()->labels(); }
 
-void GalleryServing::save_gallery(const std::string& path) const { gallery()->save(path); }
+void FewShotRuntime::save_gallery(const std::string& path) const { gallery()->save(path); }
 
-Gallery GalleryServing::load_checked(const std::string& path) const {
+Gallery FewShotRuntime::load_checked(const std::string& path) const {
   // the fingerprint and shape are checked before the representatives are inflated
   auto check = [&](const Gallery& header) { artifact_.check_gallery(header, path); };
   return artifact_.check_gallery(Gallery::load(path, check), path);
 }
 
-void GalleryServing::load_gallery(const std::string& path) {
+void FewShotRuntime::load_gallery(const std::string& path) {
   auto loaded = std::make_shared<const Gallery>(load_checked(path));
   std::lock_guard<std::mutex> lock(mutex_);
   gallery_ = std::move(loaded);

@@ -1,4 +1,4 @@
-// What FewShotClassifier and FewShotDetector share (repmet/runtime/gallery_serving.py in
+// What FewShotClassifier and FewShotDetector share (repmet/runtime/few_shot_runtime.py in
 // Python): the artifact and its current gallery, which starts as the artifact's trained one and
 // is replaced whole under a lock, so a concurrent classify or detect sees it before or after a
 // change, never half of it.
@@ -13,7 +13,7 @@
 
 namespace repmet {
 
-class GalleryServing {
+class FewShotRuntime {
  public:
   void remove(const std::string& label);
   std::vector<std::string> labels() const;
@@ -23,8 +23,8 @@ class GalleryServing {
   const Artifact& artifact() const { return artifact_; }
 
  protected:
-  explicit GalleryServing(Artifact artifact);
-  GalleryServing(GalleryServing&& other) noexcept;
+  explicit FewShotRuntime(Artifact artifact);
+  FewShotRuntime(FewShotRuntime&& other) noexcept;
   // ``label`` enrolled (or replaced) from ``n`` embeddings [n, dim]
   void add_class(const std::string& label, const std::vector<float>& embeddings, int n, int seed);
 
