@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ import numpy as np
 from repmet.data import default_data_root
 from repmet.runtime import FewShotClassifier
 from repmet.runtime.backends.base import numpy_head
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_bench import timings  # noqa: E402
 
 DIM = 256
 NOISE = 0.03  # per dimension, on unit vectors of 256-d: cos(real, jittered) about 0.9
@@ -48,17 +52,9 @@ def gallery_of(real: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return reps[:, None, :]  # [C, K = 1, D]
 
 
-def timed(run, seconds: float = 2.0, runs: int = 5) -> float:
-    """Median seconds per call."""
-    run()
-    times, start = [], time.perf_counter()
-    while len(times) < runs or time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= 200:
-            break
-    return float(np.median(times))
+def timed(run) -> float:
+    """Median seconds per call (runtime_bench's timing loop: at least 2 s, 20 to 200 calls)."""
+    return float(np.median(timings(run, warmup=1, runs=20, min_seconds=2.0)))
 
 
 def main() -> None:

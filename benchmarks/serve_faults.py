@@ -11,26 +11,20 @@ classes are labels r<round>-w<client>-<n>)."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from repmet.artifact.gallery_file import Gallery
-from repmet.data import default_data_root, load_few_shot_split
+from repmet.data import default_data_root
 from repmet.serve.client import ServerProcess, encode_image
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_load import omniglot_drawings  # noqa: E402
 
 
 def storm(server, round_: int, clients: int, support: list[str], seconds: float, rng: random.Random):
@@ -72,8 +66,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    data = load_few_shot_split("omniglot", "test", Path(args.data_root or default_data_root()))
-    support = [encode_image(png(255 - data.images[0, i, 0].numpy())) for i in range(2)]
+    (first,) = omniglot_drawings(Path(args.data_root or default_data_root()), 1, 2).values()
+    support = [encode_image(image) for image in first]
     rng = random.Random(0)
     gallery = Path(tempfile.mkdtemp(prefix="serve-faults-")) / "gallery.npz"
     all_acknowledged, served_before, rows = set(), set(), []

@@ -36,6 +36,14 @@ def png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def omniglot_drawings(data_root: Path, classes: int, per_class: int = 20) -> dict[str, list[bytes]]:
+    """The first ``classes`` Omniglot test characters, ``per_class`` drawings each, as PNG files
+    (dark strokes on white, as a user holds them); shared by the service's benchmarks."""
+    data = load_few_shot_split("omniglot", "test", data_root)
+    return {data.class_names[c]: [png(255 - data.images[c, i, 0].numpy()) for i in range(per_class)]
+            for c in range(classes)}
+
+
 def workload(name: str, artifact: Path, data_root: Path, count: int):
     """``(enroll {label: [image bytes]}, queries [image bytes])`` from real data."""
     meta = Artifact.open(artifact).metadata
@@ -44,9 +52,9 @@ def workload(name: str, artifact: Path, data_root: Path, count: int):
         test = set((data_root / "fsod-mini" / "ImageSets" / "Main" / "test.txt").read_text().split())
         return {}, [p.read_bytes() for p in files if p.stem in test][:count]
     if meta["input"]["channels"] == 1:  # Omniglot
-        data = load_few_shot_split("omniglot", "test", data_root)
-        enroll = {data.class_names[c]: [png(255 - data.images[c, i, 0].numpy()) for i in range(5)] for c in range(20)}
-        queries = [png(255 - data.images[c, i, 0].numpy()) for c in range(20) for i in range(5, 20)]
+        drawings = omniglot_drawings(data_root, 20)
+        enroll = {label: images[:5] for label, images in drawings.items()}
+        queries = [image for images in drawings.values() for image in images[5:]]
         return enroll, (queries * (count // len(queries) + 1))[:count]
     files = sorted((data_root / "flowers-102" / "jpg").glob("*.jpg"))
     return {}, [p.read_bytes() for p in random.Random(0).sample(files, min(count, len(files)))]

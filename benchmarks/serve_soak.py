@@ -11,9 +11,9 @@ Errors are 5xx, connection failures, and any other 4xx."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
+import sys
 import tempfile
 import threading
 import time
@@ -21,17 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-from PIL import Image
-
-from repmet.data import default_data_root, load_few_shot_split
+from repmet.data import default_data_root
 from repmet.serve.client import ServerProcess, encode_image
 
-
-def png(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_load import omniglot_drawings  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +37,8 @@ def main() -> None:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    data = load_few_shot_split("omniglot", "test", Path(args.data_root or default_data_root()))
-    drawings = {data.class_names[c]: [encode_image(png(255 - data.images[c, i, 0].numpy())) for i in range(20)]
-                for c in range(40)}
+    drawings = {label: [encode_image(image) for image in images]
+                for label, images in omniglot_drawings(Path(args.data_root or default_data_root()), 40).items()}
     labels = list(drawings)
     gallery = Path(tempfile.mkdtemp(prefix="serve-soak-")) / "gallery.npz"
     counts, errors, lock = {"classify": 0, "enroll": 0, "remove": 0}, [], threading.Lock()

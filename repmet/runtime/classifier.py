@@ -69,8 +69,8 @@ class FewShotClassifier(FewShotRuntime):
     @classmethod
     def from_artifact(cls, artifact: Artifact, backend: str = "auto", device: str = "cpu", threads: int = 0,
                       batch_size: int = DEFAULT_BATCH, index: str = DEFAULT_INDEX) -> "FewShotClassifier":
-        cls.require_task(artifact)  # before a backend loads the graphs
-        GALLERY_INDEXES.get(index, "index")
+        cls.require_task(artifact)  # before a backend loads the graphs,
+        GALLERY_INDEXES.get(index, "index")  # and so is an unknown index
         return cls(artifact, create_backend(artifact, backend, device, threads), batch_size, index)
 
     # ------------------------------------------------------------------ gallery (and FewShotRuntime)

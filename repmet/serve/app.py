@@ -18,18 +18,17 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repmet.artifact.labels import label_problem
 from repmet.errors import UserError
-from repmet.runtime.few_shot_runtime import open_runtime
+from repmet.runtime.few_shot_runtime import check_label, open_runtime
 from repmet.serve.batcher import MicroBatcher, QueueFull
 from repmet.serve.gallery_file import GalleryFile
 from repmet.serve.guard import RequestGuard
 from repmet.serve.metrics import Metrics
 from repmet.serve.schemas import (ClassesResponse, ClassifyRequest, ClassifyResponse, DetectRequest, DetectResponse,
                                   EnrollRequest, EnrollResponse, ErrorResponse, HealthResponse, RemoveResponse,
-                                  decode_base64)
+                                  decode_images)
 from repmet.serve.settings import ServeSettings
-from repmet.serve.tasks import SERVE_TASKS, decode_images
+from repmet.serve.tasks import SERVE_TASKS
 
 STATIC = Path(__file__).with_name("static")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 503, 504)}
@@ -121,39 +120,31 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise ApiError(413, f"{count} images in one request, more than the limit of {settings.max_images}; "
                                 f"split the request")
 
-    def require_endpoint(name: str) -> None:
-        if jobs.query_endpoint != name:
+    async def queued(endpoint: str, encoded: list[str], jobs_of) -> list:
+        """The checks every query passes, its images decoded (off the event loop), and the
+        batcher's jobs ``jobs_of(images) -> [(payload, images), ...]`` queued: their futures."""
+        if jobs.query_endpoint != endpoint:
             raise ApiError(404, f"this server serves a {runtime.task} artifact: use POST /{jobs.query_endpoint}, "
-                                f"not /{name}")
-
-    def require_classes() -> None:
+                                f"not /{endpoint}")
+        check_count(len(encoded))
+        gallery.refresh()
         if len(runtime.gallery) == 0:
             raise ApiError(409, "the gallery is empty: enroll classes first (POST /classes/{label})")
+        with arriving:
+            images = await run_in_threadpool(decode_images, encoded, "images")
+            return [submit(payload, size) for payload, size in jobs_of(images)]
 
     @app.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
     async def classify(body: ClassifyRequest):
         """Top-k labels and posteriors of each image."""
-        require_endpoint("classify")
-        check_count(len(body.images))
-        gallery.refresh()
-        require_classes()
-        with arriving:
-            images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
-                                                             for i, t in enumerate(body.images)], "images")
-            future = submit((images, body.top_k), len(images))
+        (future,) = await queued("classify", body.images, lambda images: [((images, body.top_k), len(images))])
         return {"predictions": await wait_for(future)}
 
     @app.post("/detect", response_model=DetectResponse, responses=ERRORS)
     async def detect(body: DetectRequest):
         """Boxes (in each image's own pixels), labels and scores of the enrolled classes."""
-        require_endpoint("detect")
-        check_count(len(body.images))
-        gallery.refresh()
-        require_classes()
-        with arriving:
-            images = await run_in_threadpool(decode_images, [decode_base64(t, f"images[{i}]")
-                                                             for i, t in enumerate(body.images)], "images")
-            futures = [submit(([image], body.score_threshold), 1) for image in images]
+        futures = await queued("detect", body.images,  # the detection graph takes one image at a time
+                               lambda images: [(([image], body.score_threshold), 1) for image in images])
         found = await asyncio.gather(*(wait_for(f) for f in futures))
         return {"detections": [per_request[0] for per_request in found]}
 
@@ -212,12 +203,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         batcher.close()
 
     return app
-
-
-def check_label(label: str) -> None:
-    problem = label_problem(label)
-    if problem:
-        raise ApiError(400, f"{problem}; choose another label")
 
 
 def validation_sentence(exc: RequestValidationError) -> str:

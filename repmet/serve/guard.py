@@ -14,6 +14,7 @@ from repmet.serve.metrics import Metrics
 from repmet.serve.settings import ServeSettings
 
 OPEN_PATHS = ("/", "/health", "/openapi.json")  # the page asks for the token itself; probes need none
+ROUTES = {"/", "/classes", "/classify", "/detect", "/health", "/metrics", "/openapi.json"}
 
 
 class BodyProblem(Exception):
@@ -28,8 +29,7 @@ def endpoint_name(method: str, path: str) -> str:
         return f"{method} /classes/{{label}}"
     if path.startswith("/static/"):
         return f"{method} /static"
-    known = {"/", "/classes", "/classify", "/detect", "/health", "/metrics", "/openapi.json"}
-    return f"{method} {path if path in known else 'other'}"
+    return f"{method} {path if path in ROUTES else 'other'}"
 
 
 class RequestGuard:

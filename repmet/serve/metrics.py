@@ -47,10 +47,6 @@ class Metrics:
         with self._lock:
             self._batches.observe(images)
 
-    def errors(self) -> int:
-        with self._lock:
-            return sum(n for (_, status), n in self._requests.items() if status >= 500)
-
     def text(self, gallery_classes: int, gallery_representatives: int, queued_images: int) -> str:
         with self._lock:
             lines = ["# HELP repmet_requests_total Requests answered, by endpoint and HTTP status.",

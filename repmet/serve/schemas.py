@@ -10,6 +10,7 @@ import binascii
 from pydantic import BaseModel, ConfigDict, Field
 
 from repmet.errors import UserError
+from repmet.imaging import open_image_bytes
 
 Base64Image = str  # the bytes of an image file, base64-encoded (standard alphabet, padding optional)
 
@@ -22,6 +23,12 @@ def decode_base64(text: str, what: str) -> bytes:
     if not data:
         raise UserError(f"{what} is empty; send an image file's bytes, base64-encoded")
     return data
+
+
+def decode_images(texts: list[str], field: str) -> list:
+    """``field``'s base64 image files -> RGB images, each error naming ``field[i]``."""
+    return [open_image_bytes(decode_base64(text, f"{field}[{i}]"), "RGB", f"{field}[{i}]")
+            for i, text in enumerate(texts)]
 
 
 class Strict(BaseModel):
@@ -38,12 +45,6 @@ class EnrollRequest(Strict):
 
     images: list[Base64Image] | None = Field(None, min_length=1)
     examples: list[BoxedImage] | None = Field(None, min_length=1)
-
-    def decoded_images(self) -> list[bytes]:
-        return [decode_base64(text, f"images[{i}]") for i, text in enumerate(self.images or [])]
-
-    def decoded_examples(self) -> list[bytes]:
-        return [decode_base64(e.image, f"examples[{i}].image") for i, e in enumerate(self.examples or [])]
 
     def count(self) -> int:
         return len(self.images or []) + len(self.examples or [])

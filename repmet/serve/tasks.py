@@ -7,15 +7,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from repmet.errors import UserError
-from repmet.imaging import open_image_bytes
 from repmet.registry import Registry
-from repmet.serve.schemas import EnrollRequest
+from repmet.serve.schemas import EnrollRequest, decode_images
 
 SERVE_TASKS: Registry[type["TaskJobs"]] = Registry("task")
-
-
-def decode_images(encoded: Sequence[bytes], what: str) -> list:
-    return [open_image_bytes(data, "RGB", f"{what}[{i}]") for i, data in enumerate(encoded)]
 
 
 class TaskJobs:
@@ -54,7 +49,7 @@ class ClassificationJobs(TaskJobs):
     def enroll(self, label, request):
         if not request.images or request.examples:
             raise UserError("a classifier enrolls a class from images: send {\"images\": [base64, ...]} (no examples)")
-        images = decode_images(request.decoded_images(), "images")
+        images = decode_images(request.images, "images")
         self.runtime.enroll(label, images)
         return len(images)
 
@@ -78,6 +73,6 @@ class DetectionJobs(TaskJobs):
             raise UserError("a detector enrolls a class from boxed images: send {\"examples\": [{\"image\": base64, "
                             "\"boxes\": [[x1, y1, x2, y2], ...]}, ...]}")
         examples = [(image, example.boxes) for image, example in zip(
-            decode_images(request.decoded_examples(), "examples"), request.examples)]
+            decode_images([example.image for example in request.examples], "examples"), request.examples)]
         self.runtime.enroll(label, examples)
         return sum(len(example.boxes) for example in request.examples)

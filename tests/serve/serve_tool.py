@@ -6,11 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import PROJECT_ROOT, script
-from repmet.serve.client import ServerProcess, encode_image
-
-
-def b64(source: Path | bytes) -> str:
-    return encode_image(source)
+from repmet.serve.client import ServerProcess
+from repmet.serve.client import encode_image as b64  # noqa: F401 - the tests' name for it
 
 
 class Server(ServerProcess):

@@ -3,13 +3,9 @@ selenium): enroll two Omniglot characters through the page, classify a query, ch
 page shows against the API's own answer, remove a class. Saves a screenshot for the README
 when REPMET_SCREENSHOT names a file."""
 
-import io
 import os
 import shutil
-from pathlib import Path
-from urllib.parse import quote
 
-import numpy as np
 import pytest
 from PIL import Image
 
