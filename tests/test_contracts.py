@@ -130,10 +130,10 @@ def test_one_format_table_serves_export_and_runtime():
 
     exported = {(EXPORT_FORMATS.get(n).name, EXPORT_FORMATS.get(n).graph_key) for n in format_names()}
     assert exported == {(f.cli_name, f.graph_key) for f in FORMATS}
-    assert set(CLI_FORMATS) == {"torchscript", "onnx", "trt", "aoti"}
+    assert set(CLI_FORMATS) == {"torchscript", "onnx", "int8", "trt", "aoti"}
     keys = {RUNTIME_BACKENDS.get(name).graph_key for name in backend_names()}
     assert keys == {f.graph_key for f in FORMATS} | {None}
-    assert set(backend_names()) == {"torch", "torchscript", "onnxruntime", "tensorrt", "aoti"}
+    assert set(backend_names()) == {"torch", "torchscript", "onnxruntime", "onnxruntime-int8", "tensorrt", "aoti"}
 
 
 def test_export_names_no_format_outside_its_plugin_folder():

@@ -19,6 +19,7 @@ class GraphFormat:
 FORMATS: tuple[GraphFormat, ...] = (
     GraphFormat("torchscript", "torchscript"),
     GraphFormat("onnx", "onnx"),
+    GraphFormat("int8", "onnx_int8"),
     GraphFormat("trt", "tensorrt"),
     GraphFormat("aoti", "aoti"),
 )

@@ -44,6 +44,17 @@ class TrainedGallery:
 
 
 @dataclass(frozen=True)
+class LabeledSample:
+    """Real images of one split with their classes, prepared by the training pipeline: what an
+    export's accuracy check (the int8 format's) and its calibration read."""
+
+    images: np.ndarray  # [N, C, H, W] float32
+    labels: np.ndarray  # [N] int, indices into class_names
+    class_names: list[str]
+    description: str
+
+
+@dataclass(frozen=True)
 class EvalRequest:
     """What ``metric-eval`` asks for; ``None`` takes the config's ``eval`` section."""
 
@@ -103,6 +114,13 @@ class Method:
         """``count`` real images of the checkpoint's test split, prepared by the training
         pipeline, for checking exports; and a description of them."""
         raise NotImplementedError
+
+    def labeled_images(self, config: ExperimentConfig, root: str | None, split: str, count: int) -> LabeledSample:
+        """About ``count`` labeled images of ``split`` spread over its classes, prepared by the training
+        pipeline (an export's calibration and accuracy check)."""
+        from repmet.errors import UserError
+
+        raise UserError(f"the {self.name} method has no labeled classifier images to check an export's accuracy on")
 
 
 class BatchLearner(nn.Module):

@@ -15,7 +15,7 @@ from repmet.config import ExperimentConfig
 from repmet.data import load_labeled_classes
 from repmet.data.transforms import TransformSpec
 from repmet.imaging import open_rgb
-from repmet.methods.base import BatchLearner, Method
+from repmet.methods.base import BatchLearner, LabeledSample, Method
 from repmet.models import EmbeddingNet, FineGrainedModel, build_fine_grained_model, input_normalization
 from repmet.models.registry import IMAGENET_NORMALIZATION
 from repmet.preprocess_spec import PreprocessSpec
@@ -64,6 +64,14 @@ class FineGrainedMethod(Method):
         transform = transform_spec(config).eval_transform()
         batch = torch.stack([transform(open_rgb(data.paths[i])) for i in picks])
         return batch.numpy(), f"{count} images of {data.description}"
+
+    def labeled_images(self, config: ExperimentConfig, root: str | None, split: str, count: int) -> LabeledSample:
+        data = load_labeled_classes(_with_root(config.data, root), split)
+        picks = np.unique(np.linspace(0, len(data.paths) - 1, min(count, len(data.paths))).round().astype(int))
+        transform = transform_spec(config).eval_transform()
+        batch = torch.stack([transform(open_rgb(data.paths[i])) for i in picks])
+        return LabeledSample(batch.numpy(), np.asarray(data.labels)[picks], list(data.class_names),
+                             f"{len(picks)} images of {data.description}")
 
 
 def _with_root(data, root: str | None):

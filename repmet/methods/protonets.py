@@ -12,7 +12,7 @@ from torch import nn
 
 from repmet.config import ExperimentConfig
 from repmet.data import few_shot_preprocess, load_few_shot_split
-from repmet.methods.base import Method, TrainedGallery
+from repmet.methods.base import LabeledSample, Method, TrainedGallery
 from repmet.methods.registry import register_method
 from repmet.models import EmbeddingNet, build_backbone
 from repmet.ops.posterior import PROTOTYPICAL_SIGMA
@@ -54,6 +54,17 @@ class PrototypicalNetworks(Method):
         classes = np.linspace(0, data.num_classes - 1, count).round().astype(int)
         batch = data.images[torch.from_numpy(classes), 0].float().div(255.0)
         return batch.numpy(), f"{count} images of {data.description}"
+
+    def labeled_images(self, config: ExperimentConfig, root: str | None, split: str, count: int) -> LabeledSample:
+        d = config.data
+        data = load_few_shot_split(d.dataset, split, root, d.image_size, download=False)
+        per_class = data.images.shape[1]  # every image of a class: episodes draw shots and queries from them
+        wanted = min(data.num_classes, max(config.eval.way, count // per_class))
+        classes = np.unique(np.linspace(0, data.num_classes - 1, wanted).round().astype(int))
+        batch = data.images[torch.from_numpy(classes)].flatten(0, 1).float().div(255.0)
+        return LabeledSample(batch.numpy(), np.repeat(np.arange(len(classes)), per_class),
+                             [data.class_names[c] for c in classes],
+                             f"{len(batch)} images ({len(classes)} classes) of {data.description}")
 
 
 register_method(PrototypicalNetworks())

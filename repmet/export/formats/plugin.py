@@ -23,6 +23,11 @@ class ExportOptions:
     opset: int
     fp16: bool
     max_batch: int
+    data_root: str | None = None  # where the checkpoint's datasets are (real images for checks and calibration)
+    calibration: str | None = None  # a folder of images to calibrate quantized formats on
+    calibration_images: int = 256
+    max_accuracy_cost: float = 1.0  # points of test accuracy a lossy format may cost against fp32
+    accuracy_images: int = 1000  # test images the accuracy cost is measured on
 
 
 class ExportFormat:
@@ -54,6 +59,12 @@ class ExportFormat:
     def tolerance(self, options: ExportOptions) -> float | None:
         """The largest difference from eager PyTorch that verification accepts (None: reported only)."""
         return FP32_TOLERANCE
+
+    def accuracy_gate(self, options: ExportOptions) -> float | None:
+        """For a lossy format: the most points of test accuracy it may cost against the fp32 model
+        (measured on the checkpoint's test images at export; the artifact is refused beyond it).
+        None: no accuracy check (the format is held to ``tolerance`` instead)."""
+        return None
 
 
 EXPORT_FORMATS: Registry[ExportFormat] = Registry("format", subpackage_loader(__name__.rsplit(".", 1)[0]))

@@ -1,0 +1,49 @@
+"""``--format int8``: the classifier's embedding graph quantized to 8 bits by ONNX Runtime's
+static quantization (QDQ, per-channel int8 weights, uint8 activations), calibrated on real
+images, for ONNX Runtime on the CPU. The distance head stays the fp32 ``head.onnx`` of the onnx
+format it builds on (a few matrix products: nothing to gain).
+
+An int8 graph cannot match PyTorch to 1e-4, so its differences are reported, not gated; what is
+gated is what a user loses: the accuracy on the checkpoint's test images against the fp32 model
+(``--max-accuracy-cost``, in points)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from repmet.export.formats.plugin import ExportFormat, register_format
+
+
+class Int8Format(ExportFormat):
+    name = "int8"
+    graph_key = "onnx_int8"
+    order = 25  # after the onnx graph it quantizes
+    needs = ("onnx",)
+    tasks = ("classification",)
+
+    def unavailable_reason(self) -> str | None:
+        if importlib.util.find_spec("onnxruntime") is None:
+            return "int8 quantization needs the onnxruntime package (pip install onnxruntime)"
+        return None
+
+    def export_classifier(self, model, example, folder, options):
+        from repmet.export.formats.int8.quantize import calibration_sample, quantize_embedding
+
+        sample = calibration_sample(model, options)
+        settings = quantize_embedding(folder / "embedding.onnx", folder / "embedding_int8.onnx", sample.images)
+        return {"embedding": "embedding_int8.onnx", "head": "head.onnx",
+                "calibration": {"images": len(sample.images), "source": sample.description, **settings}}
+
+    def package_versions(self, graphs):
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__}
+
+    def tolerance(self, options):
+        return None  # 8-bit activations: differences reported; the accuracy cost is gated instead
+
+    def accuracy_gate(self, options):
+        return options.max_accuracy_cost
+
+
+register_format(Int8Format())
