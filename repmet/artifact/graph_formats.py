@@ -22,6 +22,7 @@ FORMATS: tuple[GraphFormat, ...] = (
     GraphFormat("int8", "onnx_int8"),
     GraphFormat("trt", "tensorrt"),
     GraphFormat("aoti", "aoti"),
+    GraphFormat("triton", "triton"),
 )
 CLI_FORMATS: tuple[str, ...] = tuple(f.cli_name for f in FORMATS)
 

@@ -26,9 +26,11 @@ from repmet.methods import open_checkpoint
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
                     fp16: bool = False, max_batch: int = 64, data_root: str | None = None,
                     samples_dir: str | None = None, log: Callable[[str], None] = print,
-                    calibration: str | None = None, max_accuracy_cost: float = 1.0) -> dict:
-    """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata. ``calibration``
-    and ``max_accuracy_cost`` apply to lossy formats (int8)."""
+                    calibration: str | None = None, max_accuracy_cost: float = 1.0,
+                    accuracy_images: int = 1000) -> dict:
+    """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata. ``calibration``,
+    ``max_accuracy_cost`` and ``accuracy_images`` (test images the cost is measured on) apply to
+    lossy formats (int8)."""
     if not formats:
         raise UserError(f"no --format given; choose from {', '.join(format_names())}")
     known = {name: EXPORT_FORMATS.get(name) for name in format_names()}
@@ -50,7 +52,8 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     task = trained.method.task
     request = ExportRequest(trained, checkpoint, chosen_formats(list(formats), task),
                             ExportOptions(opset, fp16, max_batch, data_root, calibration,
-                                          max_accuracy_cost=max_accuracy_cost), data_root, samples_dir, log)
+                                          max_accuracy_cost=max_accuracy_cost, accuracy_images=accuracy_images),
+                            data_root, samples_dir, log)
     build = EXPORT_TASKS.get(task, f"{checkpoint}: the method's task")
     return _write_atomically(out, lambda work: build(request, work))
 

@@ -44,10 +44,12 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[Ex
     from repmet.runtime.backends import verifying_backend
 
     for fmt in [None, *formats]:  # None: the eager model.pt, the reference every graph is held to
-        backend = verifying_backend(None if fmt is None else fmt.graph_key)
-        name = backend.name if fmt is None else fmt.name
+        runner = fmt.verification_runner(artifact, graphs[fmt.graph_key]) if fmt else None
+        if runner is None:
+            backend = verifying_backend(None if fmt is None else fmt.graph_key)
+            runner = backend.open_classifier(artifact, backend.verification_device, 0)
+        name = runner.name if fmt is None else fmt.name
         tolerance = (fmt or ExportFormat()).tolerance(options)
-        runner = backend.open_classifier(artifact, backend.verification_device, 0)
         result: Verification = verify_backend(runner, model, images, tolerance)
         log(f"verified {name:<11} on {described}: max |diff| embeddings {result.max_abs_embedding:.2e}, "
             f"posteriors {result.max_abs_posterior:.2e}, top-1 agreement {100 * result.top1_agreement:.1f}%"

@@ -36,15 +36,63 @@ def build_detector_artifact(request: ExportRequest, work: Path) -> dict:
     canvas = model.transform.canvas
     save_checkpoint({"model": model.state_dict(), "config": trained.config.to_dict(), "epoch": trained.epoch,
                      **trained.description()}, work / "model.pt")
-    graphs = {fmt.graph_key: fmt.export_detector(model, canvas, work) for fmt in formats}
+    graphs = {fmt.graph_key: fmt.export_detector(trained, canvas, work, request.options) for fmt in formats}
     # the fingerprint is of the graphs and model.pt (and the preprocessing); the gallery carries it
     metadata = _metadata(trained, checkpoint, canvas, graphs, package_versions(formats, graphs))
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     add_fingerprint_and_gallery(metadata, work, Gallery(tuple(trained.class_names), reps,
                                                         np.full(len(reps), reps.shape[1], np.int64),
                                                         PENDING_FINGERPRINT))
-    metadata["verification"] = verify_detector(trained, work, metadata, request.data_root, request.log)
+    tolerances = {fmt.graph_key: fmt.tolerance(request.options) is not None for fmt in formats}
+    metadata["verification"] = verify_detector(trained, work, metadata, request.data_root, request.log, tolerances)
+    for fmt in formats:
+        if (allowed := fmt.accuracy_gate(request.options)) is not None:
+            metadata["verification"][fmt.graph_key]["accuracy"] = _gate_detection_accuracy(
+                trained, work, metadata, fmt, request.options, allowed, request.log)
     return metadata
+
+
+def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict, fmt, options, allowed: float,
+                             log: Callable[[str], None]) -> dict:
+    """A lossy format's AP50 of the trained classes on the test images, against the fp32 graphs it
+    was made from (verified against PyTorch above); refused beyond ``allowed`` points."""
+    from repmet.evaluate.detection_ap import ImageDetections, detection_ap
+    from repmet.export.formats import EXPORT_FORMATS
+    from repmet.imaging import open_rgb
+    from repmet.methods.detector import load_detection_split
+    from repmet.runtime.backends import verifying_backend
+    from repmet.runtime.detection_preprocess import prepare_detection_image
+
+    config, spec = trained.config, trained.preprocess
+    split = load_detection_split(config, config.data.test_split)
+    picks = np.unique(np.linspace(0, len(split) - 1, min(options.accuracy_images, len(split))).round().astype(int))
+    split = type(split)([split.images[i] for i in picks], split.class_names, split.description)
+    classes = [split.class_names.index(name) for name in trained.class_names]
+    reps = trained.gallery.representatives.numpy().astype(np.float32)
+    ap50 = []
+    for key in (EXPORT_FORMATS.get(fmt.needs[0]).graph_key, fmt.graph_key):  # the fp32 graphs it builds on, itself
+        graphs = metadata["graphs"][key]
+        runner = verifying_backend(key).detector_runner(folder / graphs["detection"], folder / graphs["box_embedding"],
+                                                        "cpu", 0)
+        found = []
+        for image in split.images:
+            prepared = prepare_detection_image(np.asarray(open_rgb(image.path)), spec.min_size,
+                                               spec.max_size, spec.mean, spec.std)
+            boxes, scores, labels, count = runner.detect(prepared, reps)
+            n = int(np.asarray(count).reshape(-1)[0])
+            found.append(ImageDetections(prepared.to_original(boxes[:n]).astype(np.float32),
+                                         np.asarray(scores[:n], np.float32),
+                                         np.array([classes[int(label) - 1] for label in labels[:n]], np.int64)))
+        ap50.append(detection_ap(split, found, classes)["ap50"])
+    described = f"AP50 of the {len(classes)} trained classes on {len(split)} images of {split.description}"
+    cost = 100.0 * (ap50[0] - ap50[1])
+    log(f"accuracy  {fmt.name:<11} {described}: fp32 {100 * ap50[0]:.2f}, {fmt.name} {100 * ap50[1]:.2f} "
+        f"(cost {cost:+.2f} points, allowed {allowed:g})")
+    if cost > allowed:
+        raise UserError(f"the {fmt.name} export costs {cost:.2f} points of AP50 against fp32 ({described}), more than "
+                        f"the {allowed:g} allowed by --max-accuracy-cost; the artifact was not written")
+    return {"protocol": described, "reference": ap50[0], "candidate": ap50[1], "allowed_points": allowed,
+            "cost_points": cost, "passed": True}
 
 
 def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict, versions: dict) -> dict:
@@ -74,8 +122,9 @@ def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict,
 
 
 def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_root: str | None,
-                    log: Callable[[str], None]) -> dict:
-    """Each exported format on real test images against eager PyTorch; raises when one disagrees."""
+                    log: Callable[[str], None], gated: dict[str, bool] | None = None) -> dict:
+    """Each exported format on real test images against eager PyTorch; raises when one disagrees.
+    ``gated[graph_key]`` False: a lossy format (int8), whose differences are reported only."""
     from repmet.data.detection import SupportBox
     from repmet.methods.detector_regions import embed_boxes, image_tensor
     from repmet.evaluate.detection_match import unmatched_detections
@@ -127,8 +176,9 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
             f"IoU >= 0.99, score within {SCORE_TOLERANCE:g}), {unmatched} unmatched; box embeddings max |diff| "
             f"{worst:.2e}")
         passed = unmatched <= MAX_UNMATCHED * max(total, 1) and worst <= EMBEDDING_TOLERANCE and total > 0
-        results[fmt] = {"inputs": described, **tally, "passed": passed}
-        if not passed:
+        is_gated = (gated or {}).get(fmt, True)
+        results[fmt] = {"inputs": described, **tally, "passed": passed or not is_gated, "gated": is_gated}
+        if not passed and is_gated:
             raise UserError(f"the {fmt} export does not reproduce PyTorch on {described}: {unmatched} of {total} "
                             f"detections unmatched, box embeddings differ by up to {worst:.2e}; nothing was "
                             f"written")

@@ -135,3 +135,56 @@ def test_episodes_are_seeded_and_refuse_too_few_classes():
         assert all(labels[shots[0]] == c for c, shots in episode)
     with pytest.raises(ValueError, match="too few"):
         few_shot_episodes(labels, 6, 1, 1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def int8_detector(data_root, tmp_path_factory):
+    """The shipped fsod-mini detector with int8 graphs, its AP cost measured on 60 test images (2 min)."""
+    from conftest import SHIPPED_DETECTOR
+
+    out = tmp_path_factory.mktemp("int8") / "detector_int8"
+    export_artifact(str(SHIPPED_DETECTOR), out, ["int8"], data_root=str(data_root), log=lambda _: None,
+                    accuracy_images=60)
+    return out
+
+
+def test_the_detector_is_quantized_in_its_trunks_only(int8_detector):
+    metadata = json.loads((int8_detector / "metadata.json").read_text())
+    graphs = metadata["graphs"]["onnx_int8"]
+    for role in ("detection", "box_embedding"):
+        model = onnx.load(int8_detector / graphs[role])
+        quantized = [t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        assert len(quantized) >= 40
+        assert not [n for n in quantized if "_conv_stem" in n or "_conv_head" in n or "fpn" in n or "rpn" in n]
+    check = metadata["verification"]["onnx_int8"]
+    assert check["gated"] is False and check["detections"] > 0  # 8 bits move scores past 1e-3: reported only
+    accuracy = check["accuracy"]
+    assert accuracy["reference"] >= 0.3 and accuracy["passed"] and accuracy["cost_points"] <= 1.0
+    assert "60 images" in accuracy["protocol"]
+
+
+def test_the_int8_detector_finds_what_fp32_finds(int8_detector, data_root):
+    """Two novel classes enrolled from 3 boxes each through both graphs: fp32's confident boxes
+    (score >= 0.3) are found by int8 too (same label, IoU >= 0.6, score within 0.2: 8 bits move a
+    score by up to about 0.12 here, and a box by a few pixels)."""
+    from repmet.data.detection import load_voc_detection, sample_support
+    from repmet.evaluate.detection_match import unmatched_detections
+    from repmet.runtime import FewShotDetector
+
+    root = data_root / "fsod-mini"
+    train, test = load_voc_detection(root, "train"), load_voc_detection(root, "test")
+    support = sample_support(train, ["Ambulance", "starfish"], 3, 0, 0)
+    novel = [test.class_names.index(n) for n in support]
+    pictures = [im.path for im in test.images if np.isin(im.labels, novel).any()][:10]
+    quantized = FewShotDetector.load(int8_detector)
+    assert quantized.backend.name == "onnxruntime-int8"
+    fp32 = FewShotDetector.load(int8_detector, backend="onnxruntime")
+    found = {}
+    for name, detector, threshold in (("int8", quantized, 0.1), ("fp32", fp32, 0.3)):
+        for label, items in support.items():
+            detector.enroll(label, [(item.image.path, item.box[None]) for item in items])
+        found[name] = [(np.array([d.box for d in ds], np.float32).reshape(-1, 4), np.array([d.score for d in ds]),
+                        np.array([d.label for d in ds])) for ds in detector.detect(pictures, score_threshold=threshold)]
+    counts = [unmatched_detections(theirs, ours, 0.6, 0.2) for ours, theirs in zip(found["int8"], found["fp32"])]
+    total, missing = (sum(c[i] for c in counts) for i in (0, 1))
+    assert total >= 4 and missing <= 0.25 * total, (missing, total)

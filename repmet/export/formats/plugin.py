@@ -37,6 +37,7 @@ class ExportFormat:
     needs: tuple[str, ...] = ()  # formats whose graphs this one builds on, exported with it
     tasks: tuple[str, ...] = ("classification", "detection")
     builds_engines: bool = False  # --fp16 applies to it
+    served_by: str | None = None  # a server outside repmet that runs its graphs (no repmet backend does)
 
     def unavailable_reason(self) -> str | None:
         """None when this machine can export the format, else why not, in one sentence."""
@@ -47,8 +48,9 @@ class ExportFormat:
         returns the ``graphs[graph_key]`` entry."""
         raise UserError(f"--format {self.name} does not export classifiers yet")
 
-    def export_detector(self, model, canvas: int, folder: Path) -> dict:
-        """Write the detection and box-embedding graphs of a detector; returns its graphs entry."""
+    def export_detector(self, trained, canvas: int, folder: Path, options: ExportOptions) -> dict:
+        """Write the detection and box-embedding graphs of a detector (``trained``: its TrainedModel,
+        ``trained.model`` the network); returns its graphs entry."""
         raise UserError(f"--format {self.name} does not export detectors yet")
 
     def package_versions(self, graphs: dict) -> dict[str, str]:
@@ -59,6 +61,11 @@ class ExportFormat:
     def tolerance(self, options: ExportOptions) -> float | None:
         """The largest difference from eager PyTorch that verification accepts (None: reported only)."""
         return FP32_TOLERANCE
+
+    def verification_runner(self, artifact, graphs: dict):
+        """What runs this format's graphs when the export is verified (a
+        :class:`repmet.runtime.backends.Backend`); None: the runtime backend that runs ``graph_key``."""
+        return None
 
     def accuracy_gate(self, options: ExportOptions) -> float | None:
         """For a lossy format: the most points of test accuracy it may cost against the fp32 model

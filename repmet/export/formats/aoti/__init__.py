@@ -16,10 +16,10 @@ class AotiFormat(ExportFormat):
         return export_aoti(model.embedding, model.head, example, folder, options.max_batch,
                            model.gallery.reps_per_class)
 
-    def export_detector(self, model, canvas, folder):
+    def export_detector(self, trained, canvas, folder, options):
         from repmet.export.formats.aoti.detector import export_detector_aoti
 
-        return export_detector_aoti(model, canvas, folder)
+        return export_detector_aoti(trained.model.eval(), canvas, folder)
 
 
 register_format(AotiFormat())

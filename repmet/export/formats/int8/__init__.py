@@ -1,7 +1,8 @@
-"""``--format int8``: the classifier's embedding graph quantized to 8 bits by ONNX Runtime's
-static quantization (QDQ, per-channel int8 weights, uint8 activations), calibrated on real
-images, for ONNX Runtime on the CPU. The distance head stays the fp32 ``head.onnx`` of the onnx
-format it builds on (a few matrix products: nothing to gain).
+"""``--format int8``: graphs quantized to 8 bits by ONNX Runtime's static quantization (QDQ,
+per-channel int8 weights, uint8 activations), calibrated on real training images, for ONNX
+Runtime on the CPU. A classifier's embedding graph is quantized whole; its distance head stays the
+fp32 ``head.onnx`` of the onnx format it builds on (a few matrix products: nothing to gain). A
+detector's EfficientNet-Lite trunks are quantized, the rest stays fp32 (``detector.py``).
 
 An int8 graph cannot match PyTorch to 1e-4, so its differences are reported, not gated; what is
 gated is what a user loses: the accuracy on the checkpoint's test images against the fp32 model
@@ -19,7 +20,7 @@ class Int8Format(ExportFormat):
     graph_key = "onnx_int8"
     order = 25  # after the onnx graph it quantizes
     needs = ("onnx",)
-    tasks = ("classification",)
+    tasks = ("classification", "detection")
 
     def unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("onnxruntime") is None:
@@ -33,6 +34,11 @@ class Int8Format(ExportFormat):
         settings = quantize_embedding(folder / "embedding.onnx", folder / "embedding_int8.onnx", sample.images)
         return {"embedding": "embedding_int8.onnx", "head": "head.onnx",
                 "calibration": {"images": len(sample.images), "source": sample.description, **settings}}
+
+    def export_detector(self, trained, canvas, folder, options):
+        from repmet.export.formats.int8.detector import export_detector_int8
+
+        return export_detector_int8(trained, folder, options)
 
     def package_versions(self, graphs):
         import onnxruntime

@@ -53,26 +53,35 @@ def calibration_sample(model, options) -> LabeledSample:
 
 
 def quantize_embedding(source: Path, target: Path, images: np.ndarray) -> dict:
-    """Write the int8 twin of the fp32 graph ``source`` to ``target``; returns the settings used."""
+    """Write the int8 twin of the fp32 embedding graph ``source`` to ``target``; returns the settings used."""
+    batches = [{"images": np.ascontiguousarray(images[i:i + CALIBRATION_BATCH], np.float32)}
+               for i in range(0, len(images), CALIBRATION_BATCH)]
+    return quantize_graph(source, target, batches)
+
+
+def quantize_graph(source: Path, target: Path, feeds: list[dict], quantize_node=None) -> dict:
+    """Write the int8 twin of ``source`` to ``target``, activation ranges measured on ``feeds`` (one
+    input dict per run); ``quantize_node(name)`` picks the nodes to quantize (default: every one
+    ONNX Runtime can). Returns the settings used."""
+    import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Batches(CalibrationDataReader):
+    class Feeds(CalibrationDataReader):
         def __init__(self) -> None:
-            self.start = 0
+            self.remaining = iter(feeds)
 
         def get_next(self):
-            if self.start >= len(images):
-                return None
-            batch = np.ascontiguousarray(images[self.start:self.start + CALIBRATION_BATCH], np.float32)
-            self.start += CALIBRATION_BATCH
-            return {"images": batch}
+            return next(self.remaining, None)
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"  # shapes inferred, constants folded: what the tool expects
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(target), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+        nodes = None
+        if quantize_node is not None:
+            nodes = [node.name for node in onnx.load(str(prepared)).graph.node if quantize_node(node.name)]
+        quantize_static(str(prepared), str(target), Feeds(), quant_format=QuantFormat.QDQ, per_channel=True,
                         reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_quantize=nodes)
     return {"method": "static QDQ, min-max", "weights": "int8 per channel (7-bit range)", "activations": "uint8"}

@@ -16,11 +16,11 @@ class OnnxFormat(ExportFormat):
 
         return export_onnx(model.embedding, model.head, example, folder, options.opset)
 
-    def export_detector(self, model, canvas, folder):
+    def export_detector(self, trained, canvas, folder, options):
         from repmet.export.formats.onnx.detector import DETECTION_OPSET, export_detector_onnx
 
-        files = export_detector_onnx(model, canvas, folder, "onnx")
-        trt_files = export_detector_onnx(model, canvas, folder, "tensorrt")
+        files = export_detector_onnx(trained.model.eval(), canvas, folder, "onnx")
+        trt_files = export_detector_onnx(trained.model.eval(), canvas, folder, "tensorrt")
         return {**files, "detection_trt": trt_files["detection"], "box_embedding_trt": trt_files["box_embedding"],
                 "opset": DETECTION_OPSET}
 

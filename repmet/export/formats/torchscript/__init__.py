@@ -14,10 +14,10 @@ class TorchScriptFormat(ExportFormat):
 
         return export_torchscript(model.embedding, model.head, example, folder)
 
-    def export_detector(self, model, canvas, folder):
+    def export_detector(self, trained, canvas, folder, options):
         from repmet.export.formats.torchscript.detector import export_detector_torchscript
 
-        return export_detector_torchscript(model, canvas, folder)
+        return export_detector_torchscript(trained.model.eval(), canvas, folder)
 
 
 register_format(TorchScriptFormat())

@@ -1,5 +1,5 @@
 """The ``onnxruntime-int8`` backend: an artifact's ``onnx_int8`` graphs (``metric-export --format
-int8``) on ONNX Runtime's CPU integer kernels (VNNI where the CPU has it). Classifiers only; the
+int8``) on ONNX Runtime's CPU integer kernels (VNNI where the CPU has it), both tasks; the
 first choice of ``auto`` on a CPU when the artifact holds them, since a user exports int8 to run
 it. No torch."""
 
@@ -13,7 +13,6 @@ from repmet.runtime.backends.plugin import RuntimeBackend, register_backend
 class OnnxRuntimeInt8Plugin(RuntimeBackend):
     name = "onnxruntime-int8"
     graph_key = "onnx_int8"
-    tasks = ("classification",)
     auto_priority = 5
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -28,6 +27,13 @@ class OnnxRuntimeInt8Plugin(RuntimeBackend):
 
         runner = OnnxRuntimeBackend(artifact.graph(self.graph_key, "embedding"), artifact.graph(self.graph_key, "head"),
                                     device, threads)
+        runner.name = self.name
+        return runner
+
+    def detector_runner(self, detection_path, embedding_path, device: str, threads: int):
+        from repmet.runtime.backends.onnxruntime.runners import OnnxRuntimeDetectorBackend
+
+        runner = OnnxRuntimeDetectorBackend(detection_path, embedding_path, device, threads)
         runner.name = self.name
         return runner
 

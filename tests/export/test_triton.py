@@ -1,0 +1,114 @@
+"""metric-export --format triton: a Triton model repository inside the artifact, parsed into Triton's
+own ModelConfig message, held to Triton's repository and ensemble rules, and run step by step
+against PyTorch at export. (No Triton server can be installed from the package registries: the
+tritonserver wheel on PyPI is an empty placeholder.)"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import SHIPPED_PROTONETS
+from repmet.errors import UserError
+from repmet.export.artifact_writer import export_artifact
+from repmet.export.formats.triton.check import EnsembleRunner, check_repository, parse_config
+
+pytest.importorskip("tritonclient")
+
+
+@pytest.fixture(scope="module")
+def triton_artifact(data_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("triton") / "protonets_triton"
+    export_artifact(str(SHIPPED_PROTONETS), out, ["triton"], data_root=str(data_root), log=lambda _: None,
+                    max_batch=32)
+    return out
+
+
+def test_the_repository_holds_embedding_head_and_ensemble(triton_artifact):
+    metadata = json.loads((triton_artifact / "metadata.json").read_text())
+    graphs = metadata["graphs"]["triton"]
+    root = triton_artifact / graphs["repository"]
+    models = graphs["models"]
+    assert sorted(p.name for p in root.iterdir()) == sorted(models.values())
+    configs = check_repository(root)
+    embedding, head, ensemble = (configs[models[k]] for k in ("embedding", "head", "ensemble"))
+    assert embedding.platform == "onnxruntime_onnx" and embedding.max_batch_size == 32
+    assert embedding.HasField("dynamic_batching")
+    assert list(embedding.input[0].dims) == [1, 28, 28] and list(embedding.output[0].dims) == [64]
+    assert head.max_batch_size == 0 and [t.name for t in head.input] == ["embeddings", "representatives"]
+    assert ensemble.platform == "ensemble"
+    assert [s.model_name for s in ensemble.ensemble_scheduling.step] == [models["embedding"], models["head"]]
+    assert (root / models["ensemble"] / "1").is_dir()  # an ensemble has no file, but a version
+    onnx_bytes = (triton_artifact / "embedding.onnx").read_bytes()
+    assert (root / models["embedding"] / "1" / "model.onnx").read_bytes() == onnx_bytes
+    for name, digest in graphs["repository_sha256"].items():
+        assert (root / name).is_file() and len(digest) == 64
+    check = metadata["verification"]["triton"]
+    assert check["passed"] and check["max_abs_embedding"] <= 1e-4 and check["top1_agreement"] == 1.0
+
+
+def test_the_ensemble_routes_images_and_representatives_to_the_runtimes_answer(triton_artifact, data_root):
+    """One ensemble request (images + enrolled prototypes) answers what FewShotClassifier answers."""
+    from artifact_fixtures import omniglot_class_images
+    from repmet.runtime import FewShotClassifier
+    from repmet.runtime.preprocess import preprocess_batch
+
+    classifier = FewShotClassifier.load(triton_artifact, backend="onnxruntime")
+    classes = omniglot_class_images(data_root, classes=5)
+    for label, images in classes:
+        classifier.enroll(label, images[:1])
+    queries = [image for _, images in classes for image in images[1:4]]
+    expected = classifier.classify(queries, top_k=5)
+    metadata = json.loads((triton_artifact / "metadata.json").read_text())
+    runner = EnsembleRunner(triton_artifact / "triton", metadata["graphs"]["triton"]["models"]["ensemble"])
+    reps = np.ascontiguousarray(classifier.gallery.representatives, np.float32)
+    answer = runner.run({"images": preprocess_batch(queries, classifier.artifact.preprocess), "representatives": reps})
+    assert set(answer) == {"embeddings", "distances", "posteriors"}
+    for row, prediction in zip(answer["posteriors"], expected):
+        ours = {classifier.labels[i]: p for i, p in enumerate(row)}
+        for label, posterior in zip(prediction.labels, prediction.posteriors):
+            assert abs(ours[label] - posterior) <= 1e-5
+
+
+@pytest.mark.parametrize("breakage, rule", [
+    ("rename", "must be the folder's name"),
+    ("no_version", "needs a version folder"),
+    ("unknown_tensor", "before anything writes it"),
+    ("wrong_dims", "does not fit the graph's"),
+    ("unwritten_output", "is unused|is not written"),
+    ("batch_too_large", "exceeds"),
+    ("not_protobuf", "is not a Triton model configuration"),
+])
+def test_a_broken_repository_is_refused_with_the_rule_it_breaks(triton_artifact, tmp_path, breakage, rule):
+    metadata = json.loads((triton_artifact / "metadata.json").read_text())
+    models = metadata["graphs"]["triton"]["models"]
+    root = tmp_path / "repo"
+    shutil.copytree(triton_artifact / "triton", root)
+    config = {k: root / v / "config.pbtxt" for k, v in models.items()}
+    edit = {
+        "rename": lambda: _replace(config["head"], f'name: "{models["head"]}"', 'name: "other"'),
+        "no_version": lambda: (root / models["ensemble"] / "1").rmdir(),
+        "unknown_tensor": lambda: _replace(config["ensemble"], 'value: "representatives"', 'value: "gallery"'),
+        "wrong_dims": lambda: _replace(config["embedding"], "dims: [ 1, 28, 28 ]", "dims: [ 1, 32, 32 ]"),
+        "unwritten_output": lambda: _replace(config["ensemble"], 'key: "distances"\n        value: "distances"',
+                                             'key: "distances"\n        value: "distances_unused"'),
+        "batch_too_large": lambda: _replace(config["ensemble"], "max_batch_size: 0", "max_batch_size: 64"),
+        "not_protobuf": lambda: config["head"].write_text("name: head {"),
+    }
+    edit[breakage]()
+    with pytest.raises(UserError, match=rule):
+        check_repository(root)
+
+
+def _replace(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_parse_config_names_the_file(tmp_path):
+    bad = tmp_path / "config.pbtxt"
+    bad.write_text("max_batch_size: many")
+    with pytest.raises(UserError, match=str(bad)):
+        parse_config(bad)
