@@ -78,18 +78,29 @@ class Gallery:
         _check_embeddings(label, embeddings, self.embedding_dim)
         k = self.reps_per_class
         centers = kmeans_numpy(embeddings, min(k, len(embeddings)), seed=seed)
-        padded = np.concatenate([centers, np.repeat(centers[-1:], k - len(centers), axis=0)])
-        keep = [i for i, name in enumerate(self.labels) if name != label]
-        return Gallery(tuple(self.labels[i] for i in keep) + (label,),
-                       np.concatenate([self.representatives[keep], padded[None]]).astype(np.float32),
-                       np.concatenate([self.counts[keep], [len(centers)]]).astype(np.int64), self.fingerprint)
+        padded = np.concatenate([centers, np.repeat(centers[-1:], k - len(centers), axis=0)]).astype(np.float32)
+        rest = self.without_class(label) if label in self.labels else self  # a replaced class moves to the end
+        # one copy of the representatives: a gallery of a million classes is a gigabyte
+        return Gallery._derived(rest.labels + (label,), np.concatenate([rest.representatives, padded[None]]),
+                                np.concatenate([rest.counts, [len(centers)]]).astype(np.int64), self.fingerprint)
 
     def without_class(self, label: str) -> "Gallery":
         if label not in self.labels:
             raise UserError(f"label {label!r} is not enrolled (enrolled: {_preview(self.labels)})")
-        keep = [i for i, name in enumerate(self.labels) if name != label]
-        return Gallery(tuple(self.labels[i] for i in keep), self.representatives[keep], self.counts[keep],
-                       self.fingerprint)
+        at = self.labels.index(label)
+        return Gallery._derived(self.labels[:at] + self.labels[at + 1:], np.delete(self.representatives, at, axis=0),
+                                np.delete(self.counts, at), self.fingerprint)
+
+    @classmethod
+    def _derived(cls, labels: tuple, representatives: np.ndarray, counts: np.ndarray, fingerprint: str) -> "Gallery":
+        """A gallery made from a checked one by one checked change (a label and embeddings checked
+        by ``with_class``, or a removal): not checked again, since checking every label and value
+        of a million-class gallery takes seconds."""
+        gallery = object.__new__(cls)
+        for name, value in (("labels", labels), ("representatives", representatives), ("counts", counts),
+                            ("fingerprint", fingerprint)):
+            object.__setattr__(gallery, name, value)
+        return gallery
 
     def save(self, path: str | Path) -> Path:
         """Writes exactly ``path`` (a file name ending in ``.npz``) atomically: a failed or killed

@@ -43,20 +43,29 @@ class GalleryStore:
         """The current gallery and its index, consistent with each other."""
         return self._state
 
-    def _set(self, gallery: Gallery) -> None:
+    def _set(self, gallery: Gallery, changed: str | None = None) -> None:
+        """Serve ``gallery``; ``changed``: the one label enrolled or removed since the gallery served
+        now, so the index can be updated (``GalleryIndex.updated``) instead of rebuilt."""
         # built before the swap: the index of the old gallery serves until the new one is ready
-        self._state = (gallery, self._build_index(gallery) if self._build_index else None)
+        previous = getattr(self, "_state", (None, None))[1]
+        if not self._build_index:
+            index = None
+        elif previous is not None and changed is not None:
+            index = previous.updated(gallery, {changed})
+        else:
+            index = self._build_index(gallery)
+        self._state = (gallery, index)
 
     def empty(self) -> Gallery:
         return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
 
     def add(self, label: str, embeddings: np.ndarray, seed: int) -> None:
         with self._write_lock:
-            self._set(self.current.with_class(label, embeddings, seed))
+            self._set(self.current.with_class(label, embeddings, seed), changed=label)
 
     def remove(self, label: str) -> None:
         with self._write_lock:
-            self._set(self.current.without_class(label))
+            self._set(self.current.without_class(label), changed=label)
 
     def clear(self) -> None:
         with self._write_lock:

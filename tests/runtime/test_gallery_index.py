@@ -15,7 +15,7 @@ TOLERANCE = 1e-4  # posteriors in [0, 1], as export verification allows
 @pytest.fixture(scope="module")
 def enrolled(omniglot_artifact, omniglot_images):
     support, queries = omniglot_images
-    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="exact")
     for folder in sorted(support.iterdir()):
         classifier.enroll(folder.name, sorted(folder.iterdir()))
     return classifier, classifier.embed(queries)
@@ -126,7 +126,8 @@ def test_the_hnsw_index_finds_what_exact_search_finds_on_real_embeddings(omniglo
     embeddings = exact.embed(queries)
     want = exact.galleries.snapshot()[1].nearest(embeddings, 3)
     index = hnsw.galleries.snapshot()[1]
-    assert index.name == "hnsw" and index.index.ntotal == 20  # K = 1: one representative a class
+    # K = 1: one representative a class, enrolled one at a time: in the exact delta beside a graph built empty
+    assert index.name == "hnsw" and index.graph.index.ntotal + len(index.delta_vectors) == 20
     got = index.nearest(embeddings, 3)
     agree = np.mean(got.classes[:, 0] == want.classes[:, 0])
     assert agree >= 0.95, f"top-1 agrees with exact search on {agree:.1%} of {len(queries)} queries"
@@ -137,3 +138,74 @@ def test_the_hnsw_index_finds_what_exact_search_finds_on_real_embeddings(omniglo
         # the same two classes in the same order, unless their posteriors tie (either order then)
         assert p.labels == tuple(hnsw.gallery.labels[j] for j in row) or (
             abs(scores[0] - scores[1]) < TOLERANCE and set(p.labels) == {hnsw.gallery.labels[j] for j in row})
+
+
+def test_hnsw_updates_on_enroll_and_remove_without_rebuilding_and_answers_as_a_rebuilt_index(omniglot_artifact,
+                                                                                              data_root, monkeypatch):
+    """30 characters in the graph (one full build), then 4 enrolled, 2 removed and 1 replaced: the
+    graph is shared, not rebuilt, and the answers are a freshly built index's on the same gallery;
+    a removed class is never answered. Past ``rebuild_fraction`` the next change builds a new graph."""
+    pytest.importorskip("faiss", reason="the hnsw index is the faiss extra: pip install faiss-cpu")
+    from artifact_fixtures import omniglot_class_images
+    from repmet.runtime.gallery_index.hnsw import HnswIndex
+
+    classes = omniglot_class_images(data_root, classes=36)
+    hnsw = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+    for label, images in classes[:30]:
+        hnsw.enroll(label, images[:3])
+    hnsw.galleries.replace(hnsw.galleries.current)  # a change the index cannot follow: a full build
+    built = hnsw.galleries.snapshot()[1]
+    assert built.graph.index.ntotal == 30 and len(built.delta_vectors) == 0
+    for label, images in classes[30:34]:
+        hnsw.enroll(label, images[:3])
+    removed = [classes[0][0], classes[31][0]]  # one from the graph, one from the delta
+    for label in removed:
+        hnsw.remove(label)
+    hnsw.enroll(classes[5][0], classes[5][1][10:13])  # replaced: its graph vector is ignored from now on
+    gallery, index = hnsw.galleries.snapshot()
+    assert index.graph is built.graph, "the graph is shared, not rebuilt"
+    assert index.ignored == {classes[0][0], classes[5][0]}
+    assert sorted(index.delta_labels) == sorted([classes[5][0], classes[30][0], classes[32][0], classes[33][0]])
+
+    queries = [image for _, images in classes[:34] for image in images[15:18]]
+    embeddings = hnsw.embed(queries)
+    fresh = HnswIndex(gallery, index.head)
+    got, want = index.nearest(embeddings, 3), fresh.nearest(embeddings, 3)
+    assert np.allclose(got.posteriors, want.posteriors, atol=TOLERANCE)  # 32 classes: every one in the shortlist
+    ties = np.isclose(want.posteriors[:, 0], want.posteriors[:, 1], atol=TOLERANCE)
+    assert np.all((got.classes[:, 0] == want.classes[:, 0]) | ties)
+    answered = {gallery.labels[c] for c in got.classes.reshape(-1) if c >= 0}
+    assert answered and not answered & set(removed)
+
+    monkeypatch.setattr(HnswIndex, "rebuild_minimum", 1)  # 10% of 30 = 3 representatives: exceeded now
+    hnsw.enroll(classes[34][0], classes[34][1][:3])
+    rebuilt = hnsw.galleries.snapshot()[1]
+    assert rebuilt.graph is not built.graph and rebuilt.graph.index.ntotal == len(hnsw.labels)
+    assert not rebuilt.ignored and not rebuilt.delta_labels
+
+
+def test_auto_searches_exactly_below_its_threshold_and_switches_to_hnsw_above_it(omniglot_artifact, data_root,
+                                                                               tmp_path, monkeypatch):
+    pytest.importorskip("faiss", reason="the hnsw index is the faiss extra: pip install faiss-cpu")
+    from artifact_fixtures import omniglot_class_images
+    from repmet.runtime.gallery_index.auto import AutoIndex
+
+    monkeypatch.setattr(AutoIndex, "threshold", 12)
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime")  # index="auto", the default
+    classes = omniglot_class_images(data_root, classes=14)
+    for label, images in classes[:11]:
+        classifier.enroll(label, images[:1])
+    index = classifier.galleries.snapshot()[1]
+    assert index.name == "auto" and index.chosen.name == "exact"
+    for label, images in classes[11:]:
+        classifier.enroll(label, images[:1])
+    index = classifier.galleries.snapshot()[1]
+    hnsw = index.chosen  # built when the 12th class arrived; the 13th and 14th went to its exact delta
+    assert hnsw.name == "hnsw" and hnsw.graph.index.ntotal == 12 and len(hnsw.delta_vectors) == 2
+    exact = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="exact")
+    exact.load_gallery(classifier.save_gallery(tmp_path / "gallery.npz"))
+    queries = [images[5] for _, images in classes]
+    assert [p.label for p in classifier.classify(queries)] == [p.label for p in exact.classify(queries)]
+    for label, _ in classes[:3]:
+        classifier.remove(label)
+    assert classifier.galleries.snapshot()[1].chosen.name == "exact"  # 11 < 12 again

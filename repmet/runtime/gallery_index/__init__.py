@@ -1,9 +1,10 @@
 """Gallery indexes: how a classifier finds the classes nearest to a query among the gallery's
 representatives. Each index is a plug-in folder here (its ``__init__`` registers a
 :class:`GalleryIndex` subclass in ``GALLERY_INDEXES``) or a third-party package's entry point in
-the ``repmet.gallery_indexes`` group. ``exact`` (the default) runs the artifact's own verified
-distance head over every representative; an approximate index (faiss HNSW or IVF, for galleries
-of a million representatives) returns the same :class:`NearestClasses` from a shortlist.
+the ``repmet.gallery_indexes`` group. ``exact`` runs the artifact's own verified distance head over
+every representative; an approximate index (``hnsw`` on faiss, for galleries of a million
+representatives) returns the same :class:`NearestClasses` from a shortlist; ``auto`` (the default)
+chooses between the two by the gallery's size.
 
 The detector has no index: its distance head is inside the exported detection graph, because a
 region's score needs the distances to every enrolled class *and* background (a softmax over
@@ -20,7 +21,7 @@ import numpy as np
 from repmet.artifact.gallery_file import Gallery
 from repmet.registry import Registry, subpackage_loader
 
-DEFAULT_INDEX = "exact"
+DEFAULT_INDEX = "auto"  # exact search for small galleries, hnsw for large ones (auto/__init__.py)
 
 # (embeddings [N, D], representatives [C, K, D]) -> (distances [N, C, K], posteriors [N, C])
 HeadFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -59,6 +60,12 @@ class GalleryIndex:
         """``[N, C]`` class posteriors over the whole gallery (zero where an approximate index did
         not look)."""
         raise NotImplementedError
+
+    def updated(self, gallery: Gallery, changed: set[str]) -> "GalleryIndex":
+        """The index of ``gallery``, which differs from this one's in the classes ``changed``
+        (enrolled, replaced or removed). This index keeps serving its own gallery unchanged. The
+        default builds anew; an index that is costly to build updates what changed."""
+        return type(self)(gallery, self.head)
 
     def nearest(self, embeddings: np.ndarray, top_k: int) -> NearestClasses:
         """The ``top_k`` most probable classes of each query. The default ranks :meth:`posteriors`

@@ -5,10 +5,19 @@ posterior is the head's softmax over the classes found, and every other class ge
 of classes farther than the shortlist's last representative, negligible when the shortlist is
 the nearest few dozen (``benchmarks/gallery_scale.py`` measures recall@1 against exact search).
 
+Enrolling and removing do not rebuild the graph (minutes at a million representatives): the
+graph built last is shared, read-only, by every later snapshot; a class enrolled or replaced since
+is searched exactly in a small delta beside it, and the graph's vectors of a class removed or
+replaced since are ignored. When the delta or the ignored part passes ``rebuild_fraction`` of the
+graph, the next change builds a new graph.
+
 Squared Euclidean artifacts search L2 (faiss returns squared distances, as the head uses);
 cosine artifacts search the inner product of unit vectors (d = 1 - x.r)."""
 
 from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +33,16 @@ def _faiss():
     return faiss
 
 
+@dataclass(frozen=True)
+class _Graph:
+    """A built HNSW graph, never modified once built: ``owner[i]`` indexes ``labels``, the classes
+    of the gallery it was built from."""
+
+    index: object
+    owner: np.ndarray
+    labels: tuple[str, ...]
+
+
 @GALLERY_INDEXES.register("hnsw")
 class HnswIndex(GalleryIndex):
     name = "hnsw"
@@ -31,42 +50,94 @@ class HnswIndex(GalleryIndex):
     ef_construction = 80
     ef_search = 512  # recall@1 0.995 at 1M representatives, 0.39 ms a query (benchmarks/gallery_scale.py)
     shortlist = 64  # representatives a query looks at
+    rebuild_fraction = 0.1  # of the graph's vectors: a delta or ignored part above it builds a new graph
+    rebuild_minimum = 2048  # representatives: below it the delta is cheap to search exactly anyway
 
     def __init__(self, gallery, head) -> None:
         super().__init__(gallery, head)
         faiss = _faiss()
-        c, k, d = gallery.representatives.shape
-        distinct = np.arange(k)[None, :] < np.maximum(gallery.counts, 1)[:, None]  # repeats add nothing
-        self.owner = np.repeat(np.arange(c), k)[distinct.reshape(-1)]
-        vectors = np.ascontiguousarray(gallery.representatives.reshape(c * k, d)[distinct.reshape(-1)], np.float32)
         self.cosine = head.distance == "cosine"
+        vectors, owner = self._vectors(range(len(gallery)))
+        index = faiss.IndexHNSWFlat(gallery.representatives.shape[2], self.neighbours,
+                                    faiss.METRIC_INNER_PRODUCT if self.cosine else faiss.METRIC_L2)
+        index.hnsw.efConstruction = self.ef_construction
+        index.hnsw.efSearch = self.ef_search
+        if len(vectors):
+            index.add(vectors)
+        self.graph = _Graph(index, owner, tuple(gallery.labels))
+        self.ignored: frozenset[str] = frozenset()  # graph classes removed or replaced since it was built
+        self.delta_labels: frozenset[str] = frozenset()  # classes searched exactly beside the graph
+        self._snapshot_maps()
+
+    def _vectors(self, classes) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct representatives of ``classes`` (indices into the gallery; repeats of a class
+        with fewer shots than K add nothing), unit length for cosine, and their class indices."""
+        reps, counts = self.gallery.representatives, self.gallery.counts
+        classes = np.asarray(list(classes), np.int64)
+        k, d = reps.shape[1], reps.shape[2]
+        if len(classes) == 0:
+            return np.zeros((0, d), np.float32), np.zeros(0, np.int64)
+        distinct = np.arange(k)[None, :] < np.maximum(counts[classes], 1)[:, None]
+        vectors = np.ascontiguousarray(reps[classes].reshape(-1, d)[distinct.reshape(-1)], np.float32)
+        owner = np.repeat(classes, k)[distinct.reshape(-1)]
         if self.cosine:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        metric = faiss.METRIC_INNER_PRODUCT if self.cosine else faiss.METRIC_L2
-        self.index = faiss.IndexHNSWFlat(d, self.neighbours, metric)
-        self.index.hnsw.efConstruction = self.ef_construction
-        self.index.hnsw.efSearch = self.ef_search
-        if len(vectors):
-            self.index.add(vectors)
+        return vectors, owner
+
+    def _snapshot_maps(self) -> None:
+        """This snapshot's view of the shared graph (graph class -> gallery class, -1: ignored or
+        gone) and its exact delta."""
+        position = {label: i for i, label in enumerate(self.gallery.labels)}
+        self.graph_to_class = np.array([-1 if label in self.ignored else position.get(label, -1)
+                                        for label in self.graph.labels] + [-1], np.int64)  # [-1]: faiss's "none"
+        self.delta_vectors, self.delta_owner = self._vectors(sorted(position[label] for label in self.delta_labels))
+
+    def updated(self, gallery, changed: set[str]) -> "HnswIndex":
+        ignored = self.ignored | (set(changed) & set(self.graph.labels))
+        delta = (self.delta_labels | set(changed)) & set(gallery.labels)
+        limit = max(self.rebuild_minimum, self.rebuild_fraction * self.graph.index.ntotal)
+        k = gallery.representatives.shape[1]
+        if len(delta) * k > limit or sum(np.isin(self.graph.owner, [self.graph.labels.index(x) for x in ignored])) > limit:
+            return HnswIndex(gallery, self.head)
+        new = copy.copy(self)  # shares the graph; the maps below are its own
+        new.gallery, new.ignored, new.delta_labels = gallery, frozenset(ignored), frozenset(delta)
+        new._snapshot_maps()
+        return new
 
     def search(self, embeddings: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(distances [N, count], representative ids [N, count])``, nearest first (-1: none)."""
+        """``(distances [N, count], gallery class of each [N, count])``, nearest first (-1: none)."""
         queries = np.ascontiguousarray(embeddings, np.float32)
         if self.cosine:
             queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        scores, ids = self.index.search(queries, min(count, max(self.index.ntotal, 1)))
-        return (1.0 - scores if self.cosine else np.maximum(scores, 0.0)), ids
+        scores, ids = self.graph.index.search(queries, min(count, max(self.graph.index.ntotal, 1)))
+        distances = 1.0 - scores if self.cosine else np.maximum(scores, 0.0)
+        owner = np.append(self.graph.owner, len(self.graph.labels))  # id -1 -> the "none" slot
+        classes = self.graph_to_class[owner[ids]]
+        distances = np.where(classes >= 0, distances, np.inf)
+        if len(self.delta_vectors):
+            if self.cosine:
+                exact = 1.0 - queries @ self.delta_vectors.T
+            else:
+                exact = np.maximum((queries ** 2).sum(1)[:, None] + (self.delta_vectors ** 2).sum(1)[None, :]
+                                   - 2.0 * queries @ self.delta_vectors.T, 0.0)
+            distances = np.concatenate([distances, exact], axis=1)
+            classes = np.concatenate([classes, np.broadcast_to(self.delta_owner, exact.shape)], axis=1)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :count]
+        distances, classes = np.take_along_axis(distances, order, 1), np.take_along_axis(classes, order, 1)
+        return distances, np.where(np.isfinite(distances), classes, -1)
 
     def nearest(self, embeddings: np.ndarray, top_k: int) -> NearestClasses:
-        distances, ids = self.search(embeddings, max(self.shortlist, top_k))
+        distances, owners_found = self.search(embeddings, max(self.shortlist, top_k))
         scale = np.float32(2.0 * self.head.sigma ** 2)
         classes = np.full((len(embeddings), top_k), -1, np.int64)
         posteriors = np.zeros((len(embeddings), top_k), np.float32)
-        for row, (dist, rep) in enumerate(zip(distances, ids)):
-            found = rep >= 0
-            owners = self.owner[rep[found]]
+        for row, (dist, owner) in enumerate(zip(distances, owners_found)):
+            found = owner >= 0
+            owners = owner[found]
             first = np.unique(owners, return_index=True)[1]  # each class's nearest representative
             first.sort()
+            if len(first) == 0:
+                continue
             logits = -dist[found][first] / scale
             p = np.exp(logits - logits.max())
             p /= p.sum()
