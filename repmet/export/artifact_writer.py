@@ -18,6 +18,7 @@ from repmet.artifact.reader import METADATA_FILE, Artifact
 from repmet.artifact.writer import write_metadata
 from repmet.errors import UserError
 from repmet.export.formats import EXPORT_FORMATS, ExportOptions, chosen_formats, format_names
+from repmet.export.formats import format_options as registered_options
 from repmet.export.formats.onnx.classifier import DEFAULT_OPSET
 from repmet.export.tasks import EXPORT_TASKS, ExportRequest
 from repmet.methods import open_checkpoint
@@ -26,11 +27,9 @@ from repmet.methods import open_checkpoint
 def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset: int = DEFAULT_OPSET,
                     fp16: bool = False, max_batch: int = 64, data_root: str | None = None,
                     samples_dir: str | None = None, log: Callable[[str], None] = print,
-                    calibration: str | None = None, max_accuracy_cost: float = 1.0,
-                    accuracy_images: int = 1000) -> dict:
-    """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata. ``calibration``,
-    ``max_accuracy_cost`` and ``accuracy_images`` (test images the cost is measured on) apply to
-    lossy formats (int8)."""
+                    format_options: dict | None = None) -> dict:
+    """Export ``checkpoint`` to the artifact folder ``out``; returns its metadata. ``format_options``:
+    the formats' own options by name (``FormatOption``, e.g. int8's ``calibration``)."""
     if not formats:
         raise UserError(f"no --format given; choose from {', '.join(format_names())}")
     known = {name: EXPORT_FORMATS.get(name) for name in format_names()}
@@ -43,6 +42,10 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
     for name in formats:
         if reason := known[name].unavailable_reason():
             raise UserError(f"cannot export --format {name} here: {reason}")
+    known_options = {option.name for option in registered_options()}
+    for name in format_options or {}:
+        if name not in known_options:
+            raise UserError(f"unknown format option {name!r}; the formats' options are {', '.join(sorted(known_options))}")
     if max_batch < 1:
         raise UserError(f"--max-batch must be at least 1, got {max_batch}")
     out = Path(out)
@@ -50,9 +53,15 @@ def export_artifact(checkpoint: str, out: str | Path, formats: list[str], opset:
 
     trained = open_checkpoint(checkpoint)  # read once
     task = trained.method.task
-    request = ExportRequest(trained, checkpoint, chosen_formats(list(formats), task),
-                            ExportOptions(opset, fp16, max_batch, data_root, calibration,
-                                          max_accuracy_cost=max_accuracy_cost, accuracy_images=accuracy_images),
+    chosen = chosen_formats(list(formats), task)
+    for name in format_options or {}:  # an option of a format not chosen would be ignored without a word
+        if not any(option.name == name for fmt in chosen for option in fmt.options):
+            owners = [n for n in format_names() if any(o.name == name for o in EXPORT_FORMATS.get(n).options)]
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} applies to --format {' or '.join(owners)}, which this export does not write; "
+                            f"add the format or drop the option")
+    request = ExportRequest(trained, checkpoint, chosen,
+                            ExportOptions(opset, fp16, max_batch, data_root, dict(format_options or {})),
                             data_root, samples_dir, log)
     build = EXPORT_TASKS.get(task, f"{checkpoint}: the method's task")
     return _write_atomically(out, lambda work: build(request, work))

@@ -56,33 +56,34 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[Ex
             + ("" if tolerance else " (reported, not gated)"))
         require_passed(result, name)
         verification[name] = {**result.to_dict(), "inputs": described}
-        if fmt is not None and (allowed := fmt.accuracy_gate(options)) is not None:
-            verification[name]["accuracy"] = _gate_accuracy(model, runner, options, allowed, name, log)
+        if fmt is not None and (gate := fmt.accuracy_gate(options)) is not None:
+            verification[name]["accuracy"] = _gate_accuracy(model, runner, options, gate, name, log)
     metadata["verification"] = verification
     write_metadata(work, metadata)
     return metadata
 
 
-def _gate_accuracy(model: ExportableModel, runner, options, allowed: float, name: str, log) -> dict:
-    """A lossy format's accuracy against the fp32 model on the checkpoint's test images; refused beyond ``allowed``."""
+def _gate_accuracy(model: ExportableModel, runner, options, gate, name: str, log) -> dict:
+    """A lossy format's accuracy against the fp32 model on the checkpoint's test images; refused beyond the gate."""
     from repmet.errors import UserError
     from repmet.export.accuracy_cost import measure_accuracy_cost
 
     config = model.config
     root = options.data_root or config.data.root
     try:
-        sample = model.trained.method.labeled_images(config, root, config.data.test_split, options.accuracy_images)
+        sample = model.trained.method.labeled_images(config, root, config.data.test_split, gate.images)
     except UserError as exc:
         raise UserError(f"--format {name} is checked for its accuracy on the checkpoint's test images, and the "
                         f"{config.data.dataset} {config.data.test_split} split is not readable ({exc}); pass "
                         f"--data-root DIR") from None
+    allowed = gate.max_points
     cost = measure_accuracy_cost(model, runner.embed, sample, allowed)
     log(f"accuracy  {name:<11} {cost.protocol}: fp32 {100 * cost.reference:.2f} %, {name} {100 * cost.candidate:.2f} % "
         f"(cost {cost.points:+.2f} points, allowed {allowed:g})")
     if not cost.passed:
         raise UserError(f"the {name} export costs {cost.points:.2f} points of accuracy against fp32 ({cost.protocol}), "
-                        f"more than the {allowed:g} allowed by --max-accuracy-cost; the artifact was not written. "
-                        f"Calibrate on images like the ones it will see (--calibration FOLDER), or allow more")
+                        f"more than the {allowed:g} allowed (--max-accuracy-cost); the artifact was not written. Calibrate "
+                        f"on images like the ones it will see, or allow more")
     return cost.to_dict()
 
 

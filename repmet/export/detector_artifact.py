@@ -46,13 +46,13 @@ def build_detector_artifact(request: ExportRequest, work: Path) -> dict:
     tolerances = {fmt.graph_key: fmt.tolerance(request.options) is not None for fmt in formats}
     metadata["verification"] = verify_detector(trained, work, metadata, request.data_root, request.log, tolerances)
     for fmt in formats:
-        if (allowed := fmt.accuracy_gate(request.options)) is not None:
+        if (gate := fmt.accuracy_gate(request.options)) is not None:
             metadata["verification"][fmt.graph_key]["accuracy"] = _gate_detection_accuracy(
-                trained, work, metadata, fmt, request.options, allowed, request.log)
+                trained, work, metadata, fmt, gate, request.log)
     return metadata
 
 
-def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict, fmt, options, allowed: float,
+def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict, fmt, gate,
                              log: Callable[[str], None]) -> dict:
     """A lossy format's AP50 of the trained classes on the test images, against the fp32 graphs it
     was made from (verified against PyTorch above); refused beyond ``allowed`` points."""
@@ -65,7 +65,8 @@ def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict
 
     config, spec = trained.config, trained.preprocess
     split = load_detection_split(config, config.data.test_split)
-    picks = np.unique(np.linspace(0, len(split) - 1, min(options.accuracy_images, len(split))).round().astype(int))
+    picks = np.unique(np.linspace(0, len(split) - 1, min(gate.images, len(split))).round().astype(int))
+    allowed = gate.max_points
     split = type(split)([split.images[i] for i in picks], split.class_names, split.description)
     classes = [split.class_names.index(name) for name in trained.class_names]
     reps = trained.gallery.representatives.numpy().astype(np.float32)
@@ -90,7 +91,7 @@ def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict
         f"(cost {cost:+.2f} points, allowed {allowed:g})")
     if cost > allowed:
         raise UserError(f"the {fmt.name} export costs {cost:.2f} points of AP50 against fp32 ({described}), more than "
-                        f"the {allowed:g} allowed by --max-accuracy-cost; the artifact was not written")
+                        f"the {allowed:g} allowed (--max-accuracy-cost); the artifact was not written")
     return {"protocol": described, "reference": ap50[0], "candidate": ap50[1], "allowed_points": allowed,
             "cost_points": cost, "passed": True}
 

@@ -9,7 +9,7 @@ load when an exporter runs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from repmet.errors import UserError
@@ -19,15 +19,39 @@ FP32_TOLERANCE = 1e-4  # max |diff| of embeddings and posteriors against eager P
 
 
 @dataclass(frozen=True)
+class FormatOption:
+    """A ``metric-export`` option that a format owns (``--calibration`` is int8's): the CLI adds it,
+    and the format reads ``options.format_options[name]``."""
+
+    name: str  # the key in ExportOptions.format_options, and --name-with-dashes on the command line
+    default: object
+    help: str
+    type: object = None  # a click type; None: the default's type
+    is_path: bool = False  # a folder the user names
+
+
+@dataclass(frozen=True)
+class AccuracyGate:
+    """What a lossy format may cost: at most ``max_points`` of accuracy (or AP50) against fp32,
+    measured on up to ``images`` of the checkpoint's test images."""
+
+    max_points: float
+    images: int
+
+
+@dataclass(frozen=True)
 class ExportOptions:
     opset: int
     fp16: bool
     max_batch: int
     data_root: str | None = None  # where the checkpoint's datasets are (real images for checks and calibration)
-    calibration: str | None = None  # a folder of images to calibrate quantized formats on
-    calibration_images: int = 256
-    max_accuracy_cost: float = 1.0  # points of test accuracy a lossy format may cost against fp32
-    accuracy_images: int = 1000  # test images the accuracy cost is measured on
+    format_options: dict = field(default_factory=dict)  # FormatOption name -> value, for every registered format
+
+    def option(self, owner: "ExportFormat", name: str):
+        """The value of ``owner``'s option ``name``: as given, else its default."""
+        default = next(o.default for o in owner.options if o.name == name)
+        value = self.format_options.get(name)
+        return default if value is None else value
 
 
 class ExportFormat:
@@ -38,6 +62,7 @@ class ExportFormat:
     tasks: tuple[str, ...] = ("classification", "detection")
     builds_engines: bool = False  # --fp16 applies to it
     served_by: str | None = None  # a server outside repmet that runs its graphs (no repmet backend does)
+    options: tuple[FormatOption, ...] = ()  # its own metric-export options
 
     def unavailable_reason(self) -> str | None:
         """None when this machine can export the format, else why not, in one sentence."""
@@ -67,10 +92,10 @@ class ExportFormat:
         :class:`repmet.runtime.backends.Backend`); None: the runtime backend that runs ``graph_key``."""
         return None
 
-    def accuracy_gate(self, options: ExportOptions) -> float | None:
-        """For a lossy format: the most points of test accuracy it may cost against the fp32 model
-        (measured on the checkpoint's test images at export; the artifact is refused beyond it).
-        None: no accuracy check (the format is held to ``tolerance`` instead)."""
+    def accuracy_gate(self, options: ExportOptions) -> AccuracyGate | None:
+        """For a lossy format: what it may cost against the fp32 model, measured on the checkpoint's
+        test images at export (the artifact is refused beyond it). None: no accuracy check (the
+        format is held to ``tolerance`` instead)."""
         return None
 
 
@@ -79,6 +104,15 @@ EXPORT_FORMATS: Registry[ExportFormat] = Registry("format", subpackage_loader(__
 
 def register_format(fmt: ExportFormat) -> ExportFormat:
     return EXPORT_FORMATS.register(fmt.name, fmt)
+
+
+def format_options() -> list[FormatOption]:
+    """Every registered format's own options, once each by name (metric-export adds them)."""
+    found: dict[str, FormatOption] = {}
+    for name in format_names():
+        for option in EXPORT_FORMATS.get(name).options:
+            found.setdefault(option.name, option)
+    return list(found.values())
 
 
 def format_names() -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from repmet.export.formats.plugin import ExportFormat, register_format
+from repmet.export.formats.plugin import AccuracyGate, ExportFormat, FormatOption, register_format
 
 
 class Int8Format(ExportFormat):
@@ -21,6 +21,14 @@ class Int8Format(ExportFormat):
     order = 25  # after the onnx graph it quantizes
     needs = ("onnx",)
     tasks = ("classification", "detection")
+    options = (
+        FormatOption("calibration", None, "int8: calibrate a classifier on the images of this folder (default: the "
+                     "checkpoint's training split).", is_path=True),
+        FormatOption("calibration_images", 256, "int8: how many images calibrate a classifier."),
+        FormatOption("max_accuracy_cost", 1.0, "int8: refuse the artifact when it costs more points of test accuracy "
+                     "(a detector: AP50) than this against fp32."),
+        FormatOption("accuracy_images", 1000, "int8: how many test images the accuracy cost is measured on."),
+    )
 
     def unavailable_reason(self) -> str | None:
         if importlib.util.find_spec("onnxruntime") is None:
@@ -30,7 +38,8 @@ class Int8Format(ExportFormat):
     def export_classifier(self, model, example, folder, options):
         from repmet.export.formats.int8.quantize import calibration_sample, quantize_embedding
 
-        sample = calibration_sample(model, options)
+        sample = calibration_sample(model, options.option(self, "calibration"),
+                                    options.option(self, "calibration_images"), options.data_root)
         settings = quantize_embedding(folder / "embedding.onnx", folder / "embedding_int8.onnx", sample.images)
         return {"embedding": "embedding_int8.onnx", "head": "head.onnx",
                 "calibration": {"images": len(sample.images), "source": sample.description, **settings}}
@@ -38,7 +47,7 @@ class Int8Format(ExportFormat):
     def export_detector(self, trained, canvas, folder, options):
         from repmet.export.formats.int8.detector import export_detector_int8
 
-        return export_detector_int8(trained, folder, options)
+        return export_detector_int8(trained, folder, options.option(self, "calibration"), options.data_root)
 
     def package_versions(self, graphs):
         import onnxruntime
@@ -49,7 +58,7 @@ class Int8Format(ExportFormat):
         return None  # 8-bit activations: differences reported; the accuracy cost is gated instead
 
     def accuracy_gate(self, options):
-        return options.max_accuracy_cost
+        return AccuracyGate(options.option(self, "max_accuracy_cost"), options.option(self, "accuracy_images"))
 
 
 register_format(Int8Format())

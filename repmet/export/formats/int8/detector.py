@@ -26,8 +26,8 @@ CALIBRATION_IMAGES = 24  # each runs the whole detection graph; 24 cover the act
 BOXES_PER_IMAGE = 4
 
 
-def export_detector_int8(trained, folder: Path, options) -> dict:
-    detection_feeds, embedding_feeds, described = _calibration_feeds(trained, options)
+def export_detector_int8(trained, folder: Path, calibration: str | None, data_root: str | None) -> dict:
+    detection_feeds, embedding_feeds, described = _calibration_feeds(trained, calibration, data_root)
     settings = {}
     for role, feeds in (("detection", detection_feeds), ("box_embedding", embedding_feeds)):
         settings = quantize_graph(folder / f"{role}.onnx", folder / f"{role}_int8.onnx", feeds,
@@ -37,7 +37,7 @@ def export_detector_int8(trained, folder: Path, options) -> dict:
                             **settings}}
 
 
-def _calibration_feeds(trained, options) -> tuple[list[dict], list[dict], str]:
+def _calibration_feeds(trained, calibration: str | None, data_root: str | None) -> tuple[list[dict], list[dict], str]:
     """The graphs' inputs on real training images (the trained gallery as the representatives, each
     image's first boxes for the box-embedding graph)."""
     from repmet.imaging import open_rgb
@@ -45,11 +45,11 @@ def _calibration_feeds(trained, options) -> tuple[list[dict], list[dict], str]:
     from repmet.runtime.detection_preprocess import prepare_detection_image
 
     config = trained.config
-    if options.calibration:
+    if calibration:
         raise UserError("--calibration takes a folder of images for classifiers; a detector is calibrated on its "
                         "training split's boxed images (pass --data-root DIR to say where they are)")
-    if options.data_root:
-        config.data.root = options.data_root
+    if data_root:
+        config.data.root = data_root
     try:
         split = load_detection_split(config, config.data.train_split)
     except UserError as exc:

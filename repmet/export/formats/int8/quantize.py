@@ -27,14 +27,13 @@ from repmet.methods.base import LabeledSample
 CALIBRATION_BATCH = 16
 
 
-def calibration_sample(model, options) -> LabeledSample:
+def calibration_sample(model, calibration: str | None, count: int, data_root: str | None) -> LabeledSample:
     """The images the activation ranges are measured on: ``--calibration FOLDER`` (prepared as the
     runtime prepares a user's images), else the checkpoint's training split."""
-    count = options.calibration_images
-    if options.calibration:
+    if calibration:
         from repmet.runtime.preprocess import preprocess_batch
 
-        folder = Path(options.calibration)
+        folder = Path(calibration)
         paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
         if len(paths) < 2:
             raise UserError(f"--calibration {folder}: need a folder of images (at least 2; a few hundred of what the "
@@ -46,7 +45,7 @@ def calibration_sample(model, options) -> LabeledSample:
     config = model.config
     split = config.data.train_split
     try:
-        return model.trained.method.labeled_images(config, options.data_root or config.data.root, split, count)
+        return model.trained.method.labeled_images(config, data_root or config.data.root, split, count)
     except UserError as exc:
         raise UserError(f"int8 calibration needs real images and the {config.data.dataset} {split} split is not "
                         f"readable ({exc}); pass --calibration FOLDER_OF_IMAGES or --data-root DIR") from None
