@@ -53,7 +53,8 @@ class FewShotClassifier(FewShotRuntime):
                  index: str = DEFAULT_INDEX) -> None:
         index_type = GALLERY_INDEXES.get(index, "index")
         head = HeadSpec(self._head, artifact.metadata["head"]["distance"], float(artifact.metadata["head"]["sigma"]))
-        self.build_index = lambda gallery: index_type(gallery, head)  # an index on this classifier's head
+        # an index on this classifier's head (read from beside the gallery file it was loaded from, if saved there)
+        self.build_index = lambda gallery, saved=None: index_type.load_or_build(gallery, head, saved)
         super().__init__(artifact, backend, self.build_index)
         self.batch_size = batch_size
         self.preprocess_spec = artifact.preprocess

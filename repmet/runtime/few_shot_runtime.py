@@ -89,7 +89,7 @@ class FewShotRuntime:
         self.galleries.clear()
 
     def save_gallery(self, path: str | Path) -> Path:
-        return self.galleries.current.save(path)
+        return self.galleries.save(path)
 
     def load_gallery(self, path: str | Path) -> None:
         self.galleries.load(path)

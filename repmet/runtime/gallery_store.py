@@ -20,9 +20,9 @@ from repmet.errors import UserError
 class GalleryStore:
     """``GalleryStore(artifact, build_index)``: starts from the artifact's trained gallery (if
     any); ``current`` is the gallery to use for one whole call, ``snapshot()`` the gallery and
-    its index (``build_index(gallery)``; None without a builder)."""
+    its index (``build_index(gallery, saved_file_or_None)``; None without a builder)."""
 
-    def __init__(self, artifact: Artifact, build_index: Callable[[Gallery], object] | None = None) -> None:
+    def __init__(self, artifact: Artifact, build_index: Callable[..., object] | None = None) -> None:
         meta = artifact.metadata
         self.folder = artifact.folder
         self.reps_per_class = int(meta["head"]["reps_per_class"])
@@ -43,9 +43,10 @@ class GalleryStore:
         """The current gallery and its index, consistent with each other."""
         return self._state
 
-    def _set(self, gallery: Gallery, changed: str | None = None) -> None:
+    def _set(self, gallery: Gallery, changed: str | None = None, saved: str | Path | None = None) -> None:
         """Serve ``gallery``; ``changed``: the one label enrolled or removed since the gallery served
-        now, so the index can be updated (``GalleryIndex.updated``) instead of rebuilt."""
+        now, so the index can be updated (``GalleryIndex.updated``) instead of rebuilt; ``saved``:
+        the file the gallery was just loaded from (an index saved beside it is read, not built)."""
         # built before the swap: the index of the old gallery serves until the new one is ready
         previous = getattr(self, "_state", (None, None))[1]
         if not self._build_index:
@@ -53,8 +54,17 @@ class GalleryStore:
         elif previous is not None and changed is not None:
             index = previous.updated(gallery, {changed})
         else:
-            index = self._build_index(gallery)
+            index = self._build_index(gallery, saved)
         self._state = (gallery, index)
+
+    def save(self, path: str | Path) -> Path:
+        """The gallery served now written to ``path`` (atomically), and its index beside it when the
+        index keeps a file (both from one snapshot)."""
+        gallery, index = self.snapshot()
+        written = gallery.save(path)
+        if index is not None:
+            index.save_alongside(written)
+        return written
 
     def empty(self) -> Gallery:
         return Gallery.empty(self.reps_per_class, self.embedding_dim, self.fingerprint)
@@ -79,7 +89,7 @@ class GalleryStore:
     def load(self, path: str | Path) -> None:
         gallery = self.checked(Gallery.load(path, (self.reps_per_class, self.embedding_dim)), path)
         with self._write_lock:
-            self._set(gallery)
+            self._set(gallery, saved=path)
 
     def checked(self, gallery: Gallery, where: str | Path) -> Gallery:
         """``gallery``, if it was made with this artifact's embedding."""

@@ -209,3 +209,78 @@ def test_auto_searches_exactly_below_its_threshold_and_switches_to_hnsw_above_it
     for label, _ in classes[:3]:
         classifier.remove(label)
     assert classifier.galleries.snapshot()[1].chosen.name == "exact"  # 11 < 12 again
+
+
+@pytest.fixture
+def hnsw_gallery(omniglot_artifact, data_root, tmp_path):
+    """30 characters in a built graph (K = 1: the mean of 2 drawings each), 3 more enrolled and 1 removed
+    since, saved with the graph beside."""
+    pytest.importorskip("faiss", reason="the hnsw index is the faiss extra: pip install faiss-cpu")
+    from artifact_fixtures import omniglot_class_images
+
+    classes = omniglot_class_images(data_root, classes=33)
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+    for label, images in classes[:30]:
+        classifier.enroll(label, images[:2])
+    classifier.galleries.replace(classifier.galleries.current)  # one full build
+    for label, images in classes[30:]:
+        classifier.enroll(label, images[:2])
+    classifier.remove(classes[1][0])
+    path = classifier.save_gallery(tmp_path / "mine.npz")
+    queries = [images[7] for _, images in classes]
+    return classifier, path, classifier.embed(queries)
+
+
+def test_a_saved_hnsw_graph_is_read_back_not_rebuilt_and_answers_the_same(hnsw_gallery, omniglot_artifact,
+                                                                        monkeypatch):
+    from repmet.runtime.gallery_index.hnsw import HnswIndex
+
+    classifier, path, embeddings = hnsw_gallery
+    assert (path.parent / "mine.hnsw.npz").is_file()
+
+    def no_building(*args, **kwargs):
+        raise AssertionError("the graph was rebuilt")
+
+    loaded = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")  # an empty graph
+    monkeypatch.setattr(HnswIndex, "__init__", no_building)
+    loaded.load_gallery(path)
+    index, before = loaded.galleries.snapshot()[1], classifier.galleries.snapshot()[1]
+    assert index.graph.index.ntotal == before.graph.index.ntotal == 30  # K = 1: a representative a class
+    assert index.delta_labels == before.delta_labels and len(index.delta_labels) == 3
+    got, want = index.nearest(embeddings, 3), before.nearest(embeddings, 3)
+    assert np.array_equal(got.classes, want.classes) and np.allclose(got.posteriors, want.posteriors, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "neighbour_out_of_range", "wrong_metric", "foreign", "huge"])
+def test_a_damaged_or_foreign_graph_file_is_not_used_and_the_graph_is_rebuilt(hnsw_gallery, omniglot_artifact,
+                                                                             data_root, damage):
+    from artifact_fixtures import omniglot_class_images
+
+    classifier, path, embeddings = hnsw_gallery
+    graph = path.parent / "mine.hnsw.npz"
+    arrays = dict(np.load(graph, allow_pickle=False))
+    if damage == "truncated":
+        graph.write_bytes(graph.read_bytes()[:1000])
+    elif damage == "neighbour_out_of_range":
+        arrays["links"][5] = 10**6
+        np.savez(graph, **arrays)
+    elif damage == "wrong_metric":
+        arrays["metric"] = np.array("ip")
+        np.savez(graph, **arrays)
+    elif damage == "foreign":  # the graph of other characters' drawings, beside this gallery
+        other = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+        for label, images in omniglot_class_images(data_root, classes=33):
+            other.enroll(label, images[10:12])
+        other.galleries.replace(other.galleries.current)
+        other.save_gallery(path.parent / "other.npz")
+        (path.parent / "other.hnsw.npz").replace(graph)
+    elif damage == "huge":  # declares more vectors than this gallery could ever have had
+        arrays["vectors"] = np.zeros((10**5, arrays["vectors"].shape[1]), np.float32)
+        np.savez(graph, **arrays)
+    loaded = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+    loaded.load_gallery(path)
+    index = loaded.galleries.snapshot()[1]
+    assert index.graph.index.ntotal == len(loaded.labels) and not index.delta_labels, "rebuilt from the gallery"
+    want = classifier.galleries.snapshot()[1].nearest(embeddings, 3)
+    got = index.nearest(embeddings, 3)
+    assert np.allclose(got.posteriors, want.posteriors, atol=TOLERANCE)

@@ -61,6 +61,16 @@ class GalleryIndex:
         not look)."""
         raise NotImplementedError
 
+    @classmethod
+    def load_or_build(cls, gallery: Gallery, head: HeadSpec, saved=None) -> "GalleryIndex":
+        """The index of ``gallery``, just loaded from the file ``saved``: an index that keeps a file
+        beside the gallery's (``save_alongside``) reads it instead of building; the default builds."""
+        return cls(gallery, head)
+
+    def save_alongside(self, gallery_path) -> None:
+        """Called after the gallery was saved to ``gallery_path``: an index costly to build writes
+        itself beside it (atomically); the default writes nothing."""
+
     def updated(self, gallery: Gallery, changed: set[str]) -> "GalleryIndex":
         """The index of ``gallery``, which differs from this one's in the classes ``changed``
         (enrolled, replaced or removed). This index keeps serving its own gallery unchanged. The

@@ -22,9 +22,16 @@ class AutoIndex(GalleryIndex):
     name = "auto"
     threshold = THRESHOLD
 
-    def __init__(self, gallery, head) -> None:
+    def __init__(self, gallery, head, chosen=None) -> None:
         super().__init__(gallery, head)
-        self.chosen = GALLERY_INDEXES.get(self.choice(gallery))(gallery, head)
+        self.chosen = chosen or GALLERY_INDEXES.get(self.choice(gallery))(gallery, head)
+
+    @classmethod
+    def load_or_build(cls, gallery, head, saved=None):
+        return cls(gallery, head, GALLERY_INDEXES.get(cls.choice(gallery)).load_or_build(gallery, head, saved))
+
+    def save_alongside(self, gallery_path) -> None:
+        self.chosen.save_alongside(gallery_path)
 
     @classmethod
     def choice(cls, gallery) -> str:
@@ -41,7 +48,4 @@ class AutoIndex(GalleryIndex):
     def updated(self, gallery, changed):
         if self.choice(gallery) != self.chosen.name:
             return AutoIndex(gallery, self.head)
-        new = object.__new__(AutoIndex)
-        GalleryIndex.__init__(new, gallery, self.head)
-        new.chosen = self.chosen.updated(gallery, changed)
-        return new
+        return AutoIndex(gallery, self.head, self.chosen.updated(gallery, changed))

@@ -5,6 +5,9 @@ posterior is the head's softmax over the classes found, and every other class ge
 of classes farther than the shortlist's last representative, negligible when the shortlist is
 the nearest few dozen (``benchmarks/gallery_scale.py`` measures recall@1 against exact search).
 
+Saving a gallery (``save_gallery("mine.npz")``) writes the graph beside it (``mine.hnsw.npz``,
+``saved_graph.py``); loading the gallery reads it back instead of building it.
+
 Enrolling and removing do not rebuild the graph (minutes at a million representatives): the
 graph built last is shared, read-only, by every later snapshot; a class enrolled or replaced since
 is searched exactly in a small delta beside it, and the graph's vectors of a class removed or
@@ -18,11 +21,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from repmet.errors import UserError
 from repmet.runtime.gallery_index import GALLERY_INDEXES, GalleryIndex, NearestClasses
+from repmet.runtime.gallery_index.hnsw.saved_graph import graph_file, load_graph, save_graph
 
 
 def _faiss():
@@ -33,7 +38,7 @@ def _faiss():
     return faiss
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Graph:
     """A built HNSW graph, never modified once built: ``owner[i]`` indexes ``labels``, the classes
     of the gallery it was built from."""
@@ -41,6 +46,15 @@ class _Graph:
     index: object
     owner: np.ndarray
     labels: tuple[str, ...]
+
+    @cached_property
+    def slot(self) -> dict[str, int]:
+        """Each label's index in ``labels``."""
+        return {label: i for i, label in enumerate(self.labels)}
+
+    @cached_property
+    def vectors_per_class(self) -> np.ndarray:
+        return np.bincount(self.owner, minlength=len(self.labels))
 
 
 @GALLERY_INDEXES.register("hnsw")
@@ -68,6 +82,67 @@ class HnswIndex(GalleryIndex):
         self.ignored: frozenset[str] = frozenset()  # graph classes removed or replaced since it was built
         self.delta_labels: frozenset[str] = frozenset()  # classes searched exactly beside the graph
         self._snapshot_maps()
+
+    @classmethod
+    def load_or_build(cls, gallery, head, saved=None) -> "HnswIndex":
+        if saved is not None:
+            restored = cls._restored(gallery, head, graph_file(saved))
+            if restored is not None:
+                return restored
+        return cls(gallery, head)
+
+    def save_alongside(self, gallery_path) -> None:
+        n, d = self.graph.index.ntotal, self.gallery.representatives.shape[2]
+        vectors = self.graph.index.reconstruct_n(0, n) if n else np.zeros((0, d), np.float32)
+        save_graph(graph_file(gallery_path), self.graph.index, vectors, self.graph.owner, self.graph.labels,
+                   "ip" if self.cosine else "l2", self.neighbours)
+
+    @classmethod
+    def _restored(cls, gallery, head, path) -> "HnswIndex | None":
+        """The graph saved at ``path``, serving ``gallery``: its classes whose vectors are still the
+        gallery's are searched in it, the others exactly; None (build anew) when there is no usable
+        file or too little of it still holds."""
+        cosine = head.distance == "cosine"
+        c, k, d = gallery.representatives.shape
+        # a graph of this gallery holds at most its vectors (plus those of classes removed since: 10% before a
+        # rebuild) and about 2M links each; anything larger is not this gallery's graph
+        max_vectors = int(c * k * (1 + cls.rebuild_fraction)) + cls.rebuild_minimum
+        max_bytes = max_vectors * (4 * d + 8 * 4 * cls.neighbours + 64) + 2**20
+        loaded = load_graph(path, d, "ip" if cosine else "l2", cls.neighbours, max_vectors, max_bytes)
+        if loaded is None:
+            return None
+        index, vectors, owner, labels = loaded
+        index.hnsw.efConstruction, index.hnsw.efSearch = cls.ef_construction, cls.ef_search
+        new = object.__new__(cls)
+        GalleryIndex.__init__(new, gallery, head)
+        new.cosine, new.graph = cosine, _Graph(index, owner, labels)
+        current = {label: i for i, label in enumerate(gallery.labels)}
+        position = np.array([current.get(label, -1) for label in labels] + [-1], np.int64)[owner]
+        first = np.full(len(labels), len(owner), np.int64)
+        np.minimum.at(first, owner, np.arange(len(owner)))
+        slot = np.arange(len(owner)) - first[owner]
+        usable = (position >= 0) & (slot >= 0) & (slot < k)
+        same = np.zeros(len(owner), bool)
+        if usable.any():
+            now = gallery.representatives[position[usable], slot[usable]].astype(np.float32)
+            if cosine:
+                now /= np.maximum(np.linalg.norm(now, axis=1, keepdims=True), 1e-12)
+            same[usable] = (now == vectors[usable]).all(axis=1) & (slot[usable] < gallery.counts[position[usable]])
+        per_class = np.bincount(owner, minlength=len(labels))
+        intact = (np.bincount(owner, weights=same, minlength=len(labels)) == per_class) & (per_class > 0)
+        at = np.array([current.get(label, -1) for label in labels], np.int64)  # each graph class in the gallery
+        intact &= at >= 0
+        intact[intact] &= gallery.counts[at[intact]] == per_class[intact]  # no representative added since
+        kept = {label for label, ok in zip(labels, intact) if ok}
+        new.ignored = frozenset(set(labels) - kept)
+        new.delta_labels = frozenset(set(gallery.labels) - kept)
+        # a graph mostly of other vectors (another gallery's, or one changed a lot since) is not worth keeping
+        stale = int((~intact[owner]).sum())
+        if stale > cls.rebuild_fraction * index.ntotal or len(new.delta_labels) * k > max(
+                cls.rebuild_minimum, cls.rebuild_fraction * index.ntotal):
+            return None
+        new._snapshot_maps()
+        return new
 
     def _vectors(self, classes) -> tuple[np.ndarray, np.ndarray]:
         """The distinct representatives of ``classes`` (indices into the gallery; repeats of a class
@@ -97,7 +172,8 @@ class HnswIndex(GalleryIndex):
         delta = (self.delta_labels | set(changed)) & set(gallery.labels)
         limit = max(self.rebuild_minimum, self.rebuild_fraction * self.graph.index.ntotal)
         k = gallery.representatives.shape[1]
-        if len(delta) * k > limit or sum(np.isin(self.graph.owner, [self.graph.labels.index(x) for x in ignored])) > limit:
+        ignored_vectors = sum(int(self.graph.vectors_per_class[self.graph.slot[label]]) for label in ignored)
+        if len(delta) * k > limit or ignored_vectors > limit:
             return HnswIndex(gallery, self.head)
         new = copy.copy(self)  # shares the graph; the maps below are its own
         new.gallery, new.ignored, new.delta_labels = gallery, frozenset(ignored), frozenset(delta)
