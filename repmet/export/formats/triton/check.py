@@ -20,8 +20,8 @@ def parse_config(path: Path):
     try:
         from google.protobuf import text_format
         from tritonclient.grpc import model_config_pb2
-    except ImportError:
-        raise UserError("checking a Triton repository needs the tritonclient and protobuf packages "
+    except (ImportError, RuntimeError):  # tritonclient without its grpc extra raises RuntimeError
+        raise UserError("checking a Triton repository needs the tritonclient[grpc] and protobuf packages "
                         "(pip install -e \".[triton]\")") from None
     try:
         return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
