@@ -284,3 +284,33 @@ def test_a_damaged_or_foreign_graph_file_is_not_used_and_the_graph_is_rebuilt(hn
     want = classifier.galleries.snapshot()[1].nearest(embeddings, 3)
     got = index.nearest(embeddings, 3)
     assert np.allclose(got.posteriors, want.posteriors, atol=TOLERANCE)
+
+
+def test_hnsw_maps_followed_change_by_change_equal_the_maps_recomputed(omniglot_artifact, data_root):
+    """30 random enrolls, replacements and removals on a built graph: after each, the maps the index
+    updated in place (no loop over the classes) equal the ones recomputed from the whole gallery."""
+    pytest.importorskip("faiss", reason="the hnsw index is the faiss extra: pip install faiss-cpu")
+    import copy
+    import random
+
+    from artifact_fixtures import omniglot_class_images
+
+    classes = omniglot_class_images(data_root, classes=30)
+    classifier = FewShotClassifier.load(omniglot_artifact, backend="onnxruntime", index="hnsw")
+    for label, images in classes[:20]:
+        classifier.enroll(label, images[:1])
+    classifier.galleries.replace(classifier.galleries.current)
+    rng = random.Random(0)
+    for step in range(30):
+        label, images = rng.choice(classes)
+        if label in classifier.labels and rng.random() < 0.5:
+            classifier.remove(label)
+        else:
+            classifier.enroll(label, images[rng.randrange(20):][:1])
+        index = classifier.galleries.snapshot()[1]
+        reference = copy.copy(index)
+        reference._snapshot_maps()
+        assert np.array_equal(index.graph_to_class, reference.graph_to_class), step
+        ours = sorted(zip(index.delta_owner.tolist(), map(tuple, index.delta_vectors.tolist())))
+        theirs = sorted(zip(reference.delta_owner.tolist(), map(tuple, reference.delta_vectors.tolist())))
+        assert ours == theirs, step

@@ -168,8 +168,9 @@ class HnswIndex(GalleryIndex):
         self.delta_vectors, self.delta_owner = self._vectors(sorted(position[label] for label in self.delta_labels))
 
     def updated(self, gallery, changed: set[str]) -> "HnswIndex":
-        ignored = self.ignored | (set(changed) & set(self.graph.labels))
-        delta = (self.delta_labels | set(changed)) & set(gallery.labels)
+        # set work over the changed labels only: a million-class gallery is never scanned in Python here
+        ignored = self.ignored | {label for label in changed if label in self.graph.slot}
+        delta = (self.delta_labels - set(changed)) | {label for label in changed if label in gallery.labels}
         limit = max(self.rebuild_minimum, self.rebuild_fraction * self.graph.index.ntotal)
         k = gallery.representatives.shape[1]
         ignored_vectors = sum(int(self.graph.vectors_per_class[self.graph.slot[label]]) for label in ignored)
@@ -177,8 +178,29 @@ class HnswIndex(GalleryIndex):
             return HnswIndex(gallery, self.head)
         new = copy.copy(self)  # shares the graph; the maps below are its own
         new.gallery, new.ignored, new.delta_labels = gallery, frozenset(ignored), frozenset(delta)
-        new._snapshot_maps()
+        if len(changed) == 1:
+            new._follow(self, next(iter(changed)))
+        else:
+            new._snapshot_maps()
         return new
+
+    def _follow(self, previous: "HnswIndex", label: str) -> None:
+        """This snapshot's maps from ``previous``'s after one change of ``label`` (enrolled, replaced: moved to the
+        end, or removed): array arithmetic over the graph, no loop over the gallery's classes (a million of them)."""
+        graph_to_class = previous.graph_to_class.copy()
+        owner, vectors = previous.delta_owner, previous.delta_vectors
+        if label in previous.gallery.labels:  # its old position goes, every class after it moves up one
+            at = previous.gallery.labels.index(label)
+            if label in self.graph.slot:
+                graph_to_class[self.graph.slot[label]] = -1
+            graph_to_class[graph_to_class > at] -= 1
+            keep = owner != at
+            owner, vectors = owner[keep], vectors[keep]
+            owner = np.where(owner > at, owner - 1, owner)
+        if label in self.delta_labels:  # enrolled or replaced: now the gallery's last class, searched exactly
+            added, added_owner = self._vectors([len(self.gallery) - 1])
+            owner, vectors = np.concatenate([owner, added_owner]), np.concatenate([vectors, added])
+        self.graph_to_class, self.delta_owner, self.delta_vectors = graph_to_class, owner, vectors
 
     def search(self, embeddings: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """``(distances [N, count], gallery class of each [N, count])``, nearest first (-1: none)."""
