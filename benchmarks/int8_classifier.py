@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
-from repmet.data import EpisodeSampler, load_few_shot_split, load_labeled_split
+from repmet.data import load_few_shot_split, load_labeled_split
 from repmet.runtime import FewShotClassifier
 from repmet.runtime.preprocess import preprocess_batch
+from runtime_accuracy import runtime_episodes
 from runtime_bench import timings
 
 BACKENDS = ("onnxruntime", "onnxruntime-int8")
@@ -60,22 +61,10 @@ def omniglot_accuracy(checkpoint: str, artifact: str, root: str | None, episodes
     config = load_exportable(checkpoint).config
     e = config.eval
     data = load_few_shot_split("omniglot", config.data.test_split, root)
-    sampler = EpisodeSampler(data.num_classes, data.images_per_class, e.way, e.shot, e.query, episodes, e.seed)
     result = {}
     for backend in BACKENDS:
-        classifier = FewShotClassifier.load(artifact, backend=backend)
-        correct = 0
-        for index in range(episodes):
-            episode = sampler.episode(0, index)
-            classifier.clear()
-            queries, truth = [], []
-            for c, images in zip(episode.classes, episode.images):
-                pictures = [255 - data.images[c, i, 0].numpy() for i in images]  # as a user holds them
-                classifier.enroll(data.class_names[c], pictures[:e.shot])
-                queries += pictures[e.shot:]
-                truth += [data.class_names[c]] * e.query
-            correct += sum(p.label == t for p, t in zip(classifier.classify(queries), truth))
-        result[backend] = correct / (episodes * e.way * e.query)
+        correct = runtime_episodes(FewShotClassifier.load(artifact, backend=backend), data, e, episodes)
+        result[backend] = sum(correct) / (episodes * e.way * e.query)
     result["what"] = f"Omniglot test, {episodes} episodes {e.way}-way {e.shot}-shot"
     return result
 

@@ -38,24 +38,31 @@ def omniglot(checkpoint: str, artifact: str, backends: list[str], episodes: int)
     print(f"| {model.config.name} | metric-eval code | {100 * reference.accuracy:.2f} +- {100 * reference.ci95:.2f} "
           f"| - | {time.perf_counter() - start:.0f} |", flush=True)
     expected = [round(a * e.way * e.query) for a in reference.per_episode]
-    sampler = EpisodeSampler(data.num_classes, data.images_per_class, e.way, e.shot, e.query, episodes, e.seed)
     for backend in backends:
-        classifier = FewShotClassifier.load(artifact, backend=backend)
-        start, correct = time.perf_counter(), []
-        for index in range(episodes):
-            episode = sampler.episode(0, index)
-            classifier.clear()
-            queries, truth = [], []
-            for c, images in zip(episode.classes, episode.images):
-                pictures = [255 - data.images[c, i, 0].numpy() for i in images]  # as a user holds them
-                classifier.enroll(data.class_names[c], pictures[:e.shot])
-                queries += pictures[e.shot:]
-                truth += [data.class_names[c]] * e.query
-            correct.append(sum(p.label == t for p, t in zip(classifier.classify(queries), truth)))
+        start = time.perf_counter()
+        correct = runtime_episodes(FewShotClassifier.load(artifact, backend=backend), data, e, episodes)
         accuracy = np.mean(correct) / (e.way * e.query)
         differ = sum(a != b for a, b in zip(correct, expected))
         print(f"| {model.config.name} | runtime {backend} | {100 * accuracy:.2f} | {differ} | "
               f"{time.perf_counter() - start:.0f} |", flush=True)
+
+
+def runtime_episodes(classifier, data, e, episodes: int) -> list[int]:
+    """Correct queries per episode of the checkpoint's test episodes (``e``: its eval section, as
+    metric-eval draws them), enrolling the shots and classifying the queries through ``classifier``."""
+    sampler = EpisodeSampler(data.num_classes, data.images_per_class, e.way, e.shot, e.query, episodes, e.seed)
+    correct = []
+    for index in range(episodes):
+        episode = sampler.episode(0, index)
+        classifier.clear()
+        queries, truth = [], []
+        for c, images in zip(episode.classes, episode.images):
+            pictures = [255 - data.images[c, i, 0].numpy() for i in images]  # as a user holds them
+            classifier.enroll(data.class_names[c], pictures[:e.shot])
+            queries += pictures[e.shot:]
+            truth += [data.class_names[c]] * e.query
+        correct.append(sum(p.label == t for p, t in zip(classifier.classify(queries), truth)))
+    return correct
 
 
 def flowers(checkpoint: str, artifact: str, backends: list[str]) -> None:

@@ -24,6 +24,12 @@ ORIENTATION_TAG = 0x0112  # EXIF
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # Pillow's modes of 16-bit grayscale files ("I": 32-bit)
 
 
+def images_under(folder: str | Path) -> list[Path]:
+    """Every image file anywhere under ``folder``, sorted (empty when it is not a folder)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+
+
 def open_rgb(path: str | Path) -> Image.Image:
     """Decode ``path`` to RGB: grayscale, palette, RGBA (on black), CMYK and 16-bit images
     are converted as in training."""

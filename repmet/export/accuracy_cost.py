@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from repmet.errors import UserError
 from repmet.methods.base import LabeledSample
 
 EPISODES = 300
@@ -40,6 +41,17 @@ class AccuracyCost:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "cost_points": self.points, "passed": self.passed}
+
+
+def require_within(cost: AccuracyCost, name: str, log: Callable[[str], None], metric: str = "accuracy") -> dict:
+    """Log ``cost`` and refuse the artifact (a sentence) when it is beyond what is allowed; its record."""
+    log(f"accuracy  {name:<11} {cost.protocol}: fp32 {100 * cost.reference:.2f}, {name} {100 * cost.candidate:.2f} "
+        f"(cost {cost.points:+.2f} points, allowed {cost.allowed_points:g})")
+    if not cost.passed:
+        raise UserError(f"the {name} export costs {cost.points:.2f} points of {metric} against fp32 ({cost.protocol}), "
+                        f"more than the {cost.allowed_points:g} allowed (--max-accuracy-cost); the artifact was not "
+                        f"written. Calibrate on images like the ones it will see, or allow more")
+    return cost.to_dict()
 
 
 def embed_all(embed: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:

@@ -66,7 +66,7 @@ def _build(model: ExportableModel, checkpoint: str, work: Path, formats: list[Ex
 def _gate_accuracy(model: ExportableModel, runner, options, gate, name: str, log) -> dict:
     """A lossy format's accuracy against the fp32 model on the checkpoint's test images; refused beyond the gate."""
     from repmet.errors import UserError
-    from repmet.export.accuracy_cost import measure_accuracy_cost
+    from repmet.export.accuracy_cost import measure_accuracy_cost, require_within
 
     config = model.config
     root = options.data_root or config.data.root
@@ -76,15 +76,7 @@ def _gate_accuracy(model: ExportableModel, runner, options, gate, name: str, log
         raise UserError(f"--format {name} is checked for its accuracy on the checkpoint's test images, and the "
                         f"{config.data.dataset} {config.data.test_split} split is not readable ({exc}); pass "
                         f"--data-root DIR") from None
-    allowed = gate.max_points
-    cost = measure_accuracy_cost(model, runner.embed, sample, allowed)
-    log(f"accuracy  {name:<11} {cost.protocol}: fp32 {100 * cost.reference:.2f} %, {name} {100 * cost.candidate:.2f} % "
-        f"(cost {cost.points:+.2f} points, allowed {allowed:g})")
-    if not cost.passed:
-        raise UserError(f"the {name} export costs {cost.points:.2f} points of accuracy against fp32 ({cost.protocol}), "
-                        f"more than the {allowed:g} allowed (--max-accuracy-cost); the artifact was not written. Calibrate "
-                        f"on images like the ones it will see, or allow more")
-    return cost.to_dict()
+    return require_within(measure_accuracy_cost(model, runner.embed, sample, gate.max_points), name, log)
 
 
 def _metadata(model: ExportableModel, checkpoint: str, graphs: dict, versions: dict, gallery_file: str | None) -> dict:

@@ -55,45 +55,37 @@ def build_detector_artifact(request: ExportRequest, work: Path) -> dict:
 def _gate_detection_accuracy(trained: TrainedModel, folder: Path, metadata: dict, fmt, gate,
                              log: Callable[[str], None]) -> dict:
     """A lossy format's AP50 of the trained classes on the test images, against the fp32 graphs it
-    was made from (verified against PyTorch above); refused beyond ``allowed`` points."""
+    was made from (verified against PyTorch above); refused beyond the gate."""
     from repmet.evaluate.detection_ap import ImageDetections, detection_ap
+    from repmet.export.accuracy_cost import AccuracyCost, require_within
     from repmet.export.formats import EXPORT_FORMATS
-    from repmet.imaging import open_rgb
     from repmet.methods.detector import load_detection_split
     from repmet.runtime.backends import verifying_backend
-    from repmet.runtime.detection_preprocess import prepare_detection_image
+    from repmet.runtime.detection_preprocess import prepare_detection_file
 
-    config, spec = trained.config, trained.preprocess
+    config = trained.config
     split = load_detection_split(config, config.data.test_split)
     picks = np.unique(np.linspace(0, len(split) - 1, min(gate.images, len(split))).round().astype(int))
-    allowed = gate.max_points
     split = type(split)([split.images[i] for i in picks], split.class_names, split.description)
     classes = [split.class_names.index(name) for name in trained.class_names]
     reps = trained.gallery.representatives.numpy().astype(np.float32)
-    ap50 = []
+    runners = []
     for key in (EXPORT_FORMATS.get(fmt.needs[0]).graph_key, fmt.graph_key):  # the fp32 graphs it builds on, itself
         graphs = metadata["graphs"][key]
-        runner = verifying_backend(key).detector_runner(folder / graphs["detection"], folder / graphs["box_embedding"],
-                                                        "cpu", 0)
-        found = []
-        for image in split.images:
-            prepared = prepare_detection_image(np.asarray(open_rgb(image.path)), spec.min_size,
-                                               spec.max_size, spec.mean, spec.std)
+        runners.append(verifying_backend(key).detector_runner(folder / graphs["detection"],
+                                                              folder / graphs["box_embedding"], "cpu", 0))
+    found: list[list] = [[] for _ in runners]
+    for image in split.images:
+        prepared = prepare_detection_file(image.path, trained.preprocess)  # decoded once for both graphs
+        for runner, detections in zip(runners, found):
             boxes, scores, labels, count = runner.detect(prepared, reps)
             n = int(np.asarray(count).reshape(-1)[0])
-            found.append(ImageDetections(prepared.to_original(boxes[:n]).astype(np.float32),
-                                         np.asarray(scores[:n], np.float32),
-                                         np.array([classes[int(label) - 1] for label in labels[:n]], np.int64)))
-        ap50.append(detection_ap(split, found, classes)["ap50"])
+            detections.append(ImageDetections(prepared.to_original(boxes[:n]).astype(np.float32),
+                                              np.asarray(scores[:n], np.float32),
+                                              np.array([classes[int(label) - 1] for label in labels[:n]], np.int64)))
+    ap50 = [detection_ap(split, detections, classes)["ap50"] for detections in found]
     described = f"AP50 of the {len(classes)} trained classes on {len(split)} images of {split.description}"
-    cost = 100.0 * (ap50[0] - ap50[1])
-    log(f"accuracy  {fmt.name:<11} {described}: fp32 {100 * ap50[0]:.2f}, {fmt.name} {100 * ap50[1]:.2f} "
-        f"(cost {cost:+.2f} points, allowed {allowed:g})")
-    if cost > allowed:
-        raise UserError(f"the {fmt.name} export costs {cost:.2f} points of AP50 against fp32 ({described}), more than "
-                        f"the {allowed:g} allowed (--max-accuracy-cost); the artifact was not written")
-    return {"protocol": described, "reference": ap50[0], "candidate": ap50[1], "allowed_points": allowed,
-            "cost_points": cost, "passed": True}
+    return require_within(AccuracyCost(described, ap50[0], ap50[1], gate.max_points), fmt.name, log, "AP50")
 
 
 def _metadata(trained: TrainedModel, checkpoint: str, canvas: int, graphs: dict, versions: dict) -> dict:
@@ -129,9 +121,8 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     from repmet.data.detection import SupportBox
     from repmet.methods.detector_regions import embed_boxes, image_tensor
     from repmet.evaluate.detection_match import unmatched_detections
-    from repmet.imaging import open_rgb
     from repmet.methods.detector import load_detection_split
-    from repmet.runtime.detection_preprocess import prepare_detection_image
+    from repmet.runtime.detection_preprocess import prepare_detection_file
 
     config = trained.config
     if data_root:
@@ -150,8 +141,7 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     tallies = {fmt: {"detections": 0, "unmatched": 0, "max_abs_box_embedding": 0.0} for fmt in backends}
     for image in images:
-        prepared = prepare_detection_image(np.asarray(open_rgb(image.path)), spec.min_size, spec.max_size, spec.mean,
-                                           spec.std)
+        prepared = prepare_detection_file(image.path, spec)
         with torch.no_grad():
             (eager,) = model([image_tensor(image.path)])
         reference = tuple(eager[k].numpy() for k in ("boxes", "scores", "labels"))

@@ -50,10 +50,10 @@ def sample_images(model: ExportableModel, data_root: str | None, samples_dir: st
 
 
 def _folder_samples(model: ExportableModel, folder: Path, count: int) -> tuple[np.ndarray, str]:
-    from repmet.imaging import IMAGE_SUFFIXES
+    from repmet.imaging import images_under
     from repmet.runtime.preprocess import preprocess_batch
 
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:count] if folder.is_dir() else []
+    paths = images_under(folder)[:count]
     if len(paths) < 2:
         raise UserError(f"--samples {folder}: need a folder with at least 2 images, found {len(paths)}")
     return preprocess_batch(paths, model.preprocess), f"{len(paths)} images of {folder}"

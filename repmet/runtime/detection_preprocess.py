@@ -45,6 +45,14 @@ class PreparedImage:
         return np.asarray(boxes, np.float32) * np.array([ratio_w, ratio_h, ratio_w, ratio_h], np.float32)
 
 
+def prepare_detection_file(path, spec) -> PreparedImage:
+    """The image file ``path`` as the detection graph takes it; ``spec``: a detector's preprocessing
+    (``min_size``, ``max_size``, ``mean``, ``std``)."""
+    from repmet.imaging import open_rgb
+
+    return prepare_detection_image(np.asarray(open_rgb(path)), spec.min_size, spec.max_size, spec.mean, spec.std)
+
+
 def prepare_detection_image(rgb: np.ndarray, min_size: int, max_size: int, mean, std) -> PreparedImage:
     """``rgb [H, W, 3]`` uint8 -> the graph's input.
 

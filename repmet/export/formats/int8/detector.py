@@ -40,9 +40,8 @@ def export_detector_int8(trained, folder: Path, calibration: str | None, data_ro
 def _calibration_feeds(trained, calibration: str | None, data_root: str | None) -> tuple[list[dict], list[dict], str]:
     """The graphs' inputs on real training images (the trained gallery as the representatives, each
     image's first boxes for the box-embedding graph)."""
-    from repmet.imaging import open_rgb
     from repmet.methods.detector import load_detection_split
-    from repmet.runtime.detection_preprocess import prepare_detection_image
+    from repmet.runtime.detection_preprocess import prepare_detection_file
 
     config = trained.config
     if calibration:
@@ -60,8 +59,7 @@ def _calibration_feeds(trained, calibration: str | None, data_root: str | None) 
     detection, embedding = [], []
     for index in picks:
         image = split.images[index]
-        prepared = prepare_detection_image(np.asarray(open_rgb(image.path)), spec.min_size, spec.max_size, spec.mean,
-                                           spec.std)
+        prepared = prepare_detection_file(image.path, spec)
         detection.append({"image": prepared.tensor, "image_size": prepared.image_size, "representatives": reps})
         if len(image.boxes):
             boxes = prepared.to_resized(np.asarray(image.boxes[:BOXES_PER_IMAGE], np.float32))

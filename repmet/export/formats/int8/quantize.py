@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from repmet.errors import UserError
-from repmet.imaging import IMAGE_SUFFIXES
+from repmet.imaging import images_under
 from repmet.methods.base import LabeledSample
 
 CALIBRATION_BATCH = 16
@@ -34,7 +34,7 @@ def calibration_sample(model, calibration: str | None, count: int, data_root: st
         from repmet.runtime.preprocess import preprocess_batch
 
         folder = Path(calibration)
-        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+        paths = images_under(folder)
         if len(paths) < 2:
             raise UserError(f"--calibration {folder}: need a folder of images (at least 2; a few hundred of what the "
                             f"model will see), found {len(paths)}")

@@ -7,8 +7,7 @@ message, its repository and ensemble rules, the ensemble run step by step agains
 
 from __future__ import annotations
 
-import hashlib
-
+from repmet.artifact.reader import sha256_of
 from repmet.export.formats.plugin import ExportFormat, register_format
 
 FOLDER = "triton"
@@ -26,7 +25,7 @@ class TritonFormat(ExportFormat):
 
         names = write_repository(folder / FOLDER, model.config.name, folder / "embedding.onnx", folder / "head.onnx",
                                  tuple(model.input_shape), model.embedding_dim, options.max_batch)
-        files = {str(p.relative_to(folder / FOLDER)): hashlib.sha256(p.read_bytes()).hexdigest()
+        files = {str(p.relative_to(folder / FOLDER)): sha256_of(p)
                  for p in sorted((folder / FOLDER).rglob("*")) if p.is_file()}
         return {"embedding": "embedding.onnx", "head": "head.onnx", "repository": FOLDER, "models": names,
                 "max_batch_size": options.max_batch, "repository_sha256": files}

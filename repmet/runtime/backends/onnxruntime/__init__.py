@@ -29,12 +29,16 @@ class OnnxRuntimePlugin(RuntimeBackend):
         from repmet.runtime.backends.onnxruntime.runners import OnnxRuntimeBackend
 
         embedding, head = artifact.graph(self.graph_key, "embedding"), artifact.graph(self.graph_key, "head")
-        return OnnxRuntimeBackend(embedding, head, device, threads)
+        runner = OnnxRuntimeBackend(embedding, head, device, threads)
+        runner.name = self.name  # a plug-in built on this one (onnxruntime-int8) answers with its own name
+        return runner
 
     def detector_runner(self, detection_path, embedding_path, device: str, threads: int):
         from repmet.runtime.backends.onnxruntime.runners import OnnxRuntimeDetectorBackend
 
-        return OnnxRuntimeDetectorBackend(detection_path, embedding_path, device, threads)
+        runner = OnnxRuntimeDetectorBackend(detection_path, embedding_path, device, threads)
+        runner.name = self.name
+        return runner
 
 
 register_backend(OnnxRuntimePlugin())

@@ -117,7 +117,8 @@ class HnswIndex(GalleryIndex):
         GalleryIndex.__init__(new, gallery, head)
         new.cosine, new.graph = cosine, _Graph(index, owner, labels)
         current = {label: i for i, label in enumerate(gallery.labels)}
-        position = np.array([current.get(label, -1) for label in labels] + [-1], np.int64)[owner]
+        at = np.array([current.get(label, -1) for label in labels], np.int64)  # each graph class in the gallery
+        position = at[owner]
         first = np.full(len(labels), len(owner), np.int64)
         np.minimum.at(first, owner, np.arange(len(owner)))
         slot = np.arange(len(owner)) - first[owner]
@@ -128,10 +129,8 @@ class HnswIndex(GalleryIndex):
             if cosine:
                 now /= np.maximum(np.linalg.norm(now, axis=1, keepdims=True), 1e-12)
             same[usable] = (now == vectors[usable]).all(axis=1) & (slot[usable] < gallery.counts[position[usable]])
-        per_class = np.bincount(owner, minlength=len(labels))
-        intact = (np.bincount(owner, weights=same, minlength=len(labels)) == per_class) & (per_class > 0)
-        at = np.array([current.get(label, -1) for label in labels], np.int64)  # each graph class in the gallery
-        intact &= at >= 0
+        per_class = new.graph.vectors_per_class
+        intact = (np.bincount(owner, weights=same, minlength=len(labels)) == per_class) & (per_class > 0) & (at >= 0)
         intact[intact] &= gallery.counts[at[intact]] == per_class[intact]  # no representative added since
         kept = {label for label, ok in zip(labels, intact) if ok}
         new.ignored = frozenset(set(labels) - kept)
