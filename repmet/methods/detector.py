@@ -22,7 +22,7 @@ from repmet.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from repmet.errors import UserError
 from repmet.methods.base import Method, TrainedGallery
 from repmet.methods.registry import register_method
-from repmet.models import create_model, input_normalization
+from repmet.models import input_normalization
 from repmet.models.detection import DetectorSize, build_repmet_faster_rcnn
 from repmet.models.detection.backbones import DETECTION_BACKBONES, REGION_BACKBONES
 
@@ -172,9 +172,10 @@ class RepMetDetector(Method):
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         d, m = config.detection, config.model
         backbone = DETECTION_BACKBONES.get(m.name).build(m, pretrained, d.trainable_blocks, d.fpn_channels)
-        region_backbone = create_model(REGION_BACKBONES.get(d.region_backbone), pretrained=pretrained)
+        region = REGION_BACKBONES.get(d.region_backbone)
+        region_backbone = region.build(pretrained)
         mean, std = input_normalization(m.name)
-        region_mean, region_std = input_normalization(d.region_backbone)
+        region_mean, region_std = input_normalization(region.model)
         return build_repmet_faster_rcnn(backbone, region_backbone, len(class_names), d.reps_per_class, d.sigma, mean,
                                         std, region_mean, region_std, self.size(config))
 

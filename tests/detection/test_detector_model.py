@@ -128,8 +128,9 @@ def test_the_gpu_configs_resnet50_fpn_detector_builds_and_detects(fsod_base_imag
     trainable = {name.split(".")[0] for name, p in model.backbone.body.named_parameters() if p.requires_grad}
     assert trainable == {"layer2", "layer3", "layer4"}
     assert model.transform.image_mean == [0.485, 0.456, 0.406]  # ResNet's ImageNet normalisation, not Lite's
-    model.region_gallery.set_representatives(torch.nn.functional.normalize(torch.randn(2, 5, 1280), dim=2))
-    model.region_gallery.set_background(torch.nn.functional.normalize(torch.randn(32, 1280), dim=1))
+    dim = model.region_embedder.backbone.feature_dim
+    model.region_gallery.set_representatives(torch.nn.functional.normalize(torch.randn(2, 5, dim), dim=2))
+    model.region_gallery.set_background(torch.nn.functional.normalize(torch.randn(32, dim), dim=1))
     pictures, _ = as_inputs(fsod_base_images[:1])
     model.eval()
     with torch.no_grad():

@@ -41,10 +41,10 @@ def test_a_detector_trains_resumes_and_evaluates_through_the_cli(small_fsod, tmp
     for ra, rb in zip(a["history"], b["history"], strict=True):
         assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-4)
     reps = a["gallery"]["representatives"]
-    assert tuple(reps.shape) == (2, 2, 1280)  # the base classes in the region embedding, fitted after training
+    assert tuple(reps.shape) == (2, 2, 1904)  # the base classes in the region embedding (Lite0 stages + head), fitted after training
     assert torch.allclose(reps.norm(dim=2), torch.ones(2, 2), atol=1e-4)
     background = a["model"]["region_gallery.background"]
-    assert background.shape == (2, 1280) and torch.allclose(background.norm(dim=1), torch.ones(2), atol=1e-4)
+    assert background.shape == (2, 1904) and torch.allclose(background.norm(dim=1), torch.ones(2), atol=1e-4)
     assert "gallery_fit_s" in a["history"][-1] and "gallery_fit_s" not in a["history"][0]
 
     # a release may set the evaluation's shots and episodes anew, not what training read

@@ -125,3 +125,37 @@ def test_region_recall_counts_the_boxes_a_region_covers_in_the_images_own_pixels
                             torch.tensor([0.9, 0.8, INVALID]), torch.zeros(3, 4), (50, 100), (100, 200))
     assert region_recall([regions], split, [0]) == pytest.approx(0.5)  # the second box is half covered: IoU 0.25
     assert region_recall([regions], split, [1]) == 0.0  # difficult boxes do not count, and padding finds nothing
+
+
+def test_the_stage_region_backbone_pools_the_last_three_stages_and_the_head_each_at_unit_length(data_root):
+    """Against the plain Lite0 run once with forward hooks: the spatial means of blocks 10, 14 and
+    15 and of the 1x1 head's ReLU6 output, each divided by its own length, side by side; and the
+    detector built from the region_backbone name embeds with it (1904-d unit vectors)."""
+    from repmet.imaging import open_rgb
+    import torchvision.transforms.functional as TF
+    from repmet.models.detection.backbones import REGION_BACKBONES
+
+    lite = create_model("efficientnet_lite0", pretrained=True).eval()
+    stages = REGION_BACKBONES.get("efficientnet_lite0_stages").build(True).eval()
+    assert stages.feature_dim == 112 + 192 + 320 + 1280
+    seen = {}
+    for index in (10, 14, 15):
+        lite._blocks[index].register_forward_hook(lambda m, i, out, index=index: seen.__setitem__(index, out))
+    path = sorted((data_root / "indoor85-voc" / "JPEGImages").glob("*.jpg"))[0]
+    lite_mean, lite_std = input_normalization("efficientnet_lite0")
+    images = TF.normalize(TF.resize(TF.to_tensor(open_rgb(path)), [96, 128]), lite_mean, lite_std)[None]
+    images = torch.cat([images, images.flip(-1)])
+    with torch.no_grad():
+        ours = stages(images)
+        head = lite(images)  # the plain pooled head, which also fills `seen`
+    naive = []
+    for row in range(len(images)):
+        parts = [seen[index][row].mean(dim=(1, 2)) for index in (10, 14, 15)] + [head[row]]
+        naive.append(torch.cat([part / part.norm() for part in parts]))
+    np.testing.assert_allclose(ours.numpy(), torch.stack(naive).numpy(), atol=2e-5)
+    assert not np.allclose(ours[0].numpy(), ours[1].numpy(), atol=1e-3)  # the mirrored image differs
+    embedder = RegionEmbedder(stages, 64, 2, lite_mean, lite_std, lite_mean, lite_std)
+    with torch.no_grad():
+        unit = embedder(images[:1], torch.tensor([[0.0, 0.0, 60.0, 50.0], [30.0, 10.0, 120.0, 90.0]]))
+    assert unit.shape == (2, 1904)
+    np.testing.assert_allclose(unit.norm(dim=1).numpy(), 1.0, atol=1e-5)

@@ -39,6 +39,27 @@ DETECTION_BACKBONES: Registry[DetectionBackbone] = Registry("detection backbone"
 DETECTION_BACKBONES.register("efficientnet_lite0", DetectionBackbone(_lite0_fpn, 16, "EfficientNet-Lite0 blocks"))
 DETECTION_BACKBONES.register("resnet50", DetectionBackbone(_resnet50_fpn, 5, "ResNet-50 stages"))
 
-# frozen ImageNet classifiers (repmet.models registry names) that embed cropped regions
-REGION_BACKBONES: Registry[str] = Registry("region backbone")
-REGION_BACKBONES.register("efficientnet_lite0", "efficientnet_lite0")
+@dataclass(frozen=True)
+class RegionBackbone:
+    """A frozen ImageNet network that embeds cropped regions (``detection.region_backbone``)."""
+
+    build: Callable[[bool], nn.Module]  # pretrained -> images [B, 3, S, S] -> features [B, feature_dim]
+    model: str  # the repmet.models name whose weights and input normalisation it uses
+
+
+def _lite0_stages(pretrained: bool) -> nn.Module:
+    from repmet.models.detection.lite0_stage_features import Lite0StageFeatures
+    from repmet.models.registry import create_model
+
+    return Lite0StageFeatures(create_model("efficientnet_lite0", pretrained=pretrained))
+
+
+def _registered(name: str) -> RegionBackbone:
+    from repmet.models.registry import create_model
+
+    return RegionBackbone(lambda pretrained: create_model(name, pretrained=pretrained), name)
+
+
+REGION_BACKBONES: Registry[RegionBackbone] = Registry("region backbone")
+REGION_BACKBONES.register("efficientnet_lite0", _registered("efficientnet_lite0"))  # the final pooled features
+REGION_BACKBONES.register("efficientnet_lite0_stages", RegionBackbone(_lite0_stages, "efficientnet_lite0"))
