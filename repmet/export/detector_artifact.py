@@ -134,9 +134,14 @@ def verify_detector(trained: TrainedModel, folder: Path, metadata: dict, data_ro
     images = [split.images[i] for i in np.linspace(0, len(split) - 1, min(VERIFY_IMAGES, len(split))).round().astype(int)]
     from repmet.runtime.backends import verifying_backend
 
-    backends = {fmt: verifying_backend(fmt).detector_runner(folder / files["detection"], folder / files["box_embedding"],
-                                                            "cpu", 0)
-                for fmt, files in metadata["graphs"].items()}
+    from repmet.export.formats.plugin import EXPORT_FORMATS
+
+    exporters = {f.graph_key: f for _, f in EXPORT_FORMATS.items()}
+    backends = {}
+    for fmt, files in metadata["graphs"].items():
+        runner = exporters[fmt].detector_verification_runner(folder, files) if fmt in exporters else None
+        backends[fmt] = runner or verifying_backend(fmt).detector_runner(folder / files["detection"],
+                                                                         folder / files["box_embedding"], "cpu", 0)
     model, spec = trained.model.eval(), trained.preprocess
     reps = trained.gallery.representatives.numpy().astype(np.float32)
     tallies = {fmt: {"detections": 0, "unmatched": 0, "max_abs_box_embedding": 0.0} for fmt in backends}

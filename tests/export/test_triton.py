@@ -112,3 +112,73 @@ def test_parse_config_names_the_file(tmp_path):
     bad.write_text("max_batch_size: many")
     with pytest.raises(UserError, match=str(bad)):
         parse_config(bad)
+
+
+@pytest.fixture(scope="module")
+def triton_detector(data_root, tmp_path_factory):
+    from conftest import SHIPPED_DETECTOR
+
+    out = tmp_path_factory.mktemp("triton_detector") / "detector_triton"
+    export_artifact(str(SHIPPED_DETECTOR), out, ["triton"], data_root=str(data_root), log=lambda _: None)
+    return out
+
+
+def test_the_detector_repository_serves_what_the_runtime_detects(triton_detector, data_root):
+    """Two unbatched models whose tensors (names, shapes, INT64 labels and count) are the graphs';
+    a novel class enrolled through FewShotDetector, then the repository's detection model, fed the
+    same prepared image and representatives as Triton would receive them, answers the runtime's
+    detections; and the export verified it against PyTorch on real test images."""
+    from repmet.annotations import load_voc_detection
+    from repmet.export.formats.triton.check import detector_runner
+    from repmet.runtime import FewShotDetector
+    from repmet.runtime.detection_preprocess import prepare_detection_image
+    from repmet.imaging import open_rgb
+
+    metadata = json.loads((triton_detector / "metadata.json").read_text())
+    graphs = metadata["graphs"]["triton"]
+    root, models = triton_detector / graphs["repository"], graphs["models"]
+    configs = check_repository(root)
+    assert sorted(configs) == sorted(models.values())
+    detection, embedding = configs[models["detection"]], configs[models["box_embedding"]]
+    assert detection.max_batch_size == 0 and embedding.max_batch_size == 0
+    assert [t.name for t in detection.input] == ["image", "image_size", "representatives"]
+    types = {t.name: t.data_type for t in detection.output}
+    from tritonclient.grpc import model_config_pb2
+
+    assert types["labels"] == types["count"] == model_config_pb2.TYPE_INT64
+    assert types["boxes"] == types["scores"] == model_config_pb2.TYPE_FP32
+    dim = np.load(triton_detector / "gallery.npz")["representatives"].shape[-1]
+    assert list(detection.input[2].dims)[-1] == dim and len(embedding.output[0].dims) == 2
+    check = metadata["verification"]["triton"]
+    assert check["passed"] and check["detections"] > 100 and check["unmatched"] == 0
+
+    split = load_voc_detection(data_root / "fsod-mini", "train")
+    starfish = split.class_names.index("starfish")
+    shots = [(item.path, item.boxes[item.labels == starfish][:1].tolist()) for item in split.images
+             if (item.labels == starfish).any()][:3]
+    runtime = FewShotDetector.load(triton_detector, backend="onnxruntime")
+    runtime.enroll("starfish", shots)
+    test = load_voc_detection(data_root / "fsod-mini", "test")
+    query = next(item.path for item in test.images if (item.labels == test.class_names.index("starfish")).any())
+    expected = runtime.detect(query, score_threshold=0.0)[0]
+    served = detector_runner(root, models)
+    spec = metadata["preprocess"]
+    prepared = prepare_detection_image(np.asarray(open_rgb(query)), spec["min_size"], spec["max_size"], spec["mean"],
+                                       spec["std"])
+    boxes, scores, labels, count = served.detect(prepared, runtime.galleries.current.representatives)
+    n = int(np.asarray(count).reshape(-1)[0])
+    assert n == len(expected) > 0
+    np.testing.assert_allclose(prepared.to_original(boxes[:n]), [d.box for d in expected], atol=1e-3)
+    np.testing.assert_allclose(scores[:n], [d.score for d in expected], atol=1e-5)
+
+
+def test_a_detector_config_with_the_wrong_type_is_refused(triton_detector, tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(triton_detector / "triton", root)
+    models = json.loads((triton_detector / "metadata.json").read_text())["graphs"]["triton"]["models"]
+    config = root / models["detection"] / "config.pbtxt"
+    text = config.read_text()
+    at = text.index('name: "labels"')
+    config.write_text(text[:at] + text[at:].replace("TYPE_INT64", "TYPE_FP32", 1))
+    with pytest.raises(UserError, match=r"labels is TYPE_FP32 in the config but TYPE_INT64 in the graph"):
+        check_repository(root)

@@ -92,6 +92,12 @@ class ExportFormat:
         :class:`repmet.runtime.backends.Backend`); None: the runtime backend that runs ``graph_key``."""
         return None
 
+    def detector_verification_runner(self, folder: Path, graphs: dict):
+        """What runs this format's detector graphs when the export is verified (a runner with
+        ``detect`` and ``embed_boxes``, as a backend's ``detector_runner``); None: the runtime
+        backend that runs ``graph_key``."""
+        return None
+
     def accuracy_gate(self, options: ExportOptions) -> AccuracyGate | None:
         """For a lossy format: what it may cost against the fp32 model, measured on the checkpoint's
         test images at export (the artifact is refused beyond it). None: no accuracy check (the

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from repmet.errors import UserError
+from repmet.export.formats.triton.repository import TRITON_TYPES
 
-ONNX_FP32 = 1  # onnx.TensorProto.FLOAT
 
 
 def parse_config(path: Path):
@@ -72,7 +72,10 @@ def _check_onnx_tensors(config, path: Path) -> None:
                  f"the config's {kind}s {sorted(t.name for t in tensors)} must be the graph's {sorted(onnx_tensors)}")
         for tensor in tensors:
             onnx_type = onnx_tensors[tensor.name].type.tensor_type
-            _require(onnx_type.elem_type == ONNX_FP32, path, f"{tensor.name} is not float32 in the graph")
+            declared_type = _type_name(tensor.data_type)
+            _require(TRITON_TYPES.get(onnx_type.elem_type) == declared_type, path,
+                     f"{tensor.name} is {declared_type} in the config but "
+                     f"{TRITON_TYPES.get(onnx_type.elem_type, 'another type')} in the graph")
             graph_dims = [d.dim_value if d.HasField("dim_value") else -1 for d in onnx_type.shape.dim]
             dims = full_dims(config, tensor)
             _require(len(dims) == len(graph_dims), path,
@@ -142,9 +145,25 @@ def _compatible(a: list[int], b: list[int]) -> bool:
     return len(a) == len(b) and all(x == y or x == -1 or y == -1 for x, y in zip(a, b))
 
 
+def _type_name(data_type: int) -> str:
+    from tritonclient.grpc import model_config_pb2
+
+    return model_config_pb2.DataType.Name(data_type)
+
+
 def _require(condition, where, rule: str) -> None:
     if not condition:
         raise UserError(f"Triton repository {where}: {rule}")
+
+
+def detector_runner(root: Path, names: dict[str, str]):
+    """The detector's two repository models, checked against Triton's rules, run by ONNX Runtime from
+    the repository's own files (what Triton's onnxruntime backend loads)."""
+    from repmet.runtime.backends import verifying_backend
+
+    check_repository(root)
+    return verifying_backend("onnx").detector_runner(root / names["detection"] / "1" / "model.onnx",
+                                                     root / names["box_embedding"] / "1" / "model.onnx", "cpu", 0)
 
 
 class EnsembleRunner:

@@ -1,4 +1,4 @@
-"""A Triton Inference Server model repository for a classifier: the embedding network (ONNX Runtime
+"""A Triton Inference Server model repository. For a classifier: the embedding network (ONNX Runtime
 backend, dynamic batching), the distance head with the representatives as an input, and an
 ensemble that chains them, so one request (images + the gallery's representatives) returns
 embeddings, distances and posteriors.
@@ -10,6 +10,15 @@ embeddings, distances and posteriors.
     REPO/NAME/config.pbtxt              platform ensemble, max_batch_size 0 (its head does not batch)
     REPO/NAME/1/                        empty: an ensemble has no model file, but Triton wants a version
 
+For a detector (:func:`write_detector_repository`): its two fixed-shape graphs as two models with
+no batching (each request is one image on the canvas; the detection graph takes the gallery's
+representatives as an input, so enrolling stays a client-side change), their tensors' names,
+shapes and types read from the graphs:
+
+    REPO/NAME_detection/config.pbtxt       image [1, 3, S, S], image_size [2], representatives [C, K, D]
+                                           -> boxes [M, 4], scores [M], labels [M] (INT64), count [1] (INT64)
+    REPO/NAME_box_embedding/config.pbtxt   image [1, 3, S, S], boxes [N, 4] -> embeddings [N, D] (enrolling)
+
 The configs are written as protobuf text by hand (no protobuf needed to export); ``check.py``
 parses them back into Triton's own ``ModelConfig`` message when ``tritonclient`` is installed."""
 
@@ -20,6 +29,9 @@ import shutil
 from pathlib import Path
 
 VERSION = "1"
+# ONNX element types (onnx.TensorProto) -> Triton's data types (model_config.proto)
+TRITON_TYPES = {1: "TYPE_FP32", 6: "TYPE_INT32", 7: "TYPE_INT64", 9: "TYPE_BOOL"}
+FP32 = TRITON_TYPES[1]
 QUEUE_DELAY_US = 5000  # how long Triton's dynamic batcher waits to fill a batch
 
 
@@ -29,21 +41,26 @@ def model_names(name: str) -> dict[str, str]:
     return {"embedding": f"{base}_embedding", "head": f"{base}_head", "ensemble": base}
 
 
+def detector_model_names(name: str) -> dict[str, str]:
+    base = model_names(name)["ensemble"]
+    return {"detection": f"{base}_detection", "box_embedding": f"{base}_box_embedding"}
+
+
 def write_repository(root: Path, name: str, embedding_onnx: Path, head_onnx: Path, input_shape: tuple[int, int, int],
                      dim: int, max_batch: int) -> dict[str, str]:
     names = model_names(name)
     c, h, w = input_shape
     configs = {
         names["embedding"]: _config(names["embedding"], "onnxruntime_onnx", max_batch,
-                                    inputs=[("images", [c, h, w])], outputs=[("embeddings", [dim])],
+                                    inputs=[("images", [c, h, w], FP32)], outputs=[("embeddings", [dim], FP32)],
                                     extra=f"dynamic_batching {{\n  max_queue_delay_microseconds: {QUEUE_DELAY_US}\n}}\n"),
         names["head"]: _config(names["head"], "onnxruntime_onnx", 0,
-                               inputs=[("embeddings", [-1, dim]), ("representatives", [-1, -1, dim])],
-                               outputs=[("distances", [-1, -1, -1]), ("posteriors", [-1, -1])]),
+                               inputs=[("embeddings", [-1, dim], FP32), ("representatives", [-1, -1, dim], FP32)],
+                               outputs=[("distances", [-1, -1, -1], FP32), ("posteriors", [-1, -1], FP32)]),
         names["ensemble"]: _config(names["ensemble"], "ensemble", 0,
-                                   inputs=[("images", [-1, c, h, w]), ("representatives", [-1, -1, dim])],
-                                   outputs=[("embeddings", [-1, dim]), ("distances", [-1, -1, -1]),
-                                            ("posteriors", [-1, -1])],
+                                   inputs=[("images", [-1, c, h, w], FP32), ("representatives", [-1, -1, dim], FP32)],
+                                   outputs=[("embeddings", [-1, dim], FP32), ("distances", [-1, -1, -1], FP32),
+                                            ("posteriors", [-1, -1], FP32)],
                                    extra=_ensemble_steps(names)),
     }
     for model, text in configs.items():
@@ -54,10 +71,40 @@ def write_repository(root: Path, name: str, embedding_onnx: Path, head_onnx: Pat
     return names
 
 
+def write_detector_repository(root: Path, name: str, detection_onnx: Path, box_embedding_onnx: Path) -> dict[str, str]:
+    """The detector's two graphs as two unbatched ONNX Runtime models (module docstring)."""
+    names = detector_model_names(name)
+    for role, graph in (("detection", detection_onnx), ("box_embedding", box_embedding_onnx)):
+        inputs, outputs = graph_tensors(graph)
+        (root / names[role] / VERSION).mkdir(parents=True)
+        (root / names[role] / "config.pbtxt").write_text(_config(names[role], "onnxruntime_onnx", 0, inputs, outputs))
+        shutil.copyfile(graph, root / names[role] / VERSION / "model.onnx")
+    return names
+
+
+def graph_tensors(path: Path) -> tuple[list, list]:
+    """``(inputs, outputs)`` of an ONNX graph as ``(name, dims, Triton type)``, -1 for a dynamic dimension."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {t.name for t in graph.initializer}
+
+    def described(values) -> list:
+        rows = []
+        for value in values:
+            tensor = value.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+            rows.append((value.name, dims, TRITON_TYPES[tensor.elem_type]))
+        return rows
+
+    return described(v for v in graph.input if v.name not in initializers), described(graph.output)
+
+
+
 def _config(name: str, platform: str, max_batch: int, inputs, outputs, extra: str = "") -> str:
     def tensors(kind: str, items) -> str:
-        rows = ",\n".join(f'  {{\n    name: "{n}"\n    data_type: TYPE_FP32\n    dims: [ {", ".join(map(str, dims))} ]\n  }}'
-                          for n, dims in items)
+        rows = ",\n".join(f'  {{\n    name: "{n}"\n    data_type: {dtype}\n    dims: [ {", ".join(map(str, dims))} ]\n  }}'
+                          for n, dims, dtype in items)
         return f"{kind} [\n{rows}\n]\n"
 
     return (f'name: "{name}"\nplatform: "{platform}"\nmax_batch_size: {max_batch}\n'
