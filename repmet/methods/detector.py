@@ -51,7 +51,9 @@ class DetectionConfig:
     rois_per_image: int = field(default=128, metadata=at_least(8))
     box_head_dim: int = field(default=512, metadata=at_least(8))
     # Regions: the most object-like after class-agnostic NMS are cropped and embedded by the
-    # frozen ImageNet backbone region_backbone (repmet.models.detection.region_embedder).
+    # frozen ImageNet backbone region_backbone (repmet.models.detection.region_embedder):
+    # efficientnet_lite0 (its pooled head, 1280-d) or efficientnet_lite0_stages (its last three
+    # stages and head, 1904-d: the CPU configs', lite0_stage_features.py)
     region_backbone: str = "efficientnet_lite0"
     regions_per_image: int = field(default=50, metadata=at_least(1))
     region_nms: float = field(default=0.7, metadata=between(0.05, 1.0))

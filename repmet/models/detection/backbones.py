@@ -1,6 +1,7 @@
 """The detector's feature-pyramid backbones by name (``model.name`` of a detection config), on
 :class:`repmet.registry.Registry`: each builds a torchvision ``BackboneWithFPN``-like module from
-the model section and says how many blocks of it can train (``detection.trainable_blocks``)."""
+the model section and says how many blocks of it can train (``detection.trainable_blocks``); and
+the frozen region backbones that embed the cropped regions (``detection.region_backbone``)."""
 
 from __future__ import annotations
 
