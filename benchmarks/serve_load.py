@@ -5,7 +5,11 @@ in-process (FewShotClassifier.classify on batches of 32, FewShotDetector.detect 
 the same machine and backend. Bounded in requests and time; 127.0.0.1 only.
 
     python benchmarks/serve_load.py --artifact omniglot=ART --artifact flowers=ART --artifact detector=ART \
-        [--concurrency 1,4,16,64] [--requests 256] [--seconds 60] [--backend onnxruntime] [--json OUT]
+        [--concurrency 1,4,16,64] [--requests 256] [--seconds 60] [--backend onnxruntime] [--json OUT] \
+        [--images-per-request N]
+
+``--images-per-request N`` (classifiers): each request carries N images, as a client holding several
+queries sends them (``POST /classify`` takes a list); throughput is then counted in images.
 
 Queries and enrolled classes are real: Omniglot test drawings (20 characters enrolled from 5 each:
 the Omniglot artifact has no trained gallery), Flowers 102 test images (the artifact's trained
@@ -67,7 +71,8 @@ def batch_histogram(server) -> tuple[float, float]:
     return values.get("repmet_batch_images_sum", 0.0), values.get("repmet_batch_images_count", 0.0)
 
 
-def load_level(server, endpoint: str, queries: list[str], clients: int, requests: int, seconds: float) -> dict:
+def load_level(server, endpoint: str, queries: list[str], clients: int, requests: int, seconds: float,
+               per_request: int = 1) -> dict:
     latencies, errors, lock = [], [], threading.Lock()
     deadline = time.monotonic() + seconds
     counter = iter(range(requests))
@@ -81,8 +86,8 @@ def load_level(server, endpoint: str, queries: list[str], clients: int, requests
                 return
             start = time.perf_counter()
             try:
-                status, _, _ = server.call("POST", f"/{endpoint}", {"images": [queries[n % len(queries)]], **body_key},
-                                           timeout=120)
+                images = [queries[(n * per_request + i) % len(queries)] for i in range(per_request)]
+                status, _, _ = server.call("POST", f"/{endpoint}", {"images": images, **body_key}, timeout=120)
             except OSError as exc:
                 status = f"{type(exc).__name__}"
             with lock:
@@ -99,7 +104,7 @@ def load_level(server, endpoint: str, queries: list[str], clients: int, requests
     batches = after[1] - before[1]
     return {"clients": clients, "requests": len(latencies), "errors": len(errors),
             "p50_ms": 1e3 * float(np.percentile(latencies, 50)), "p99_ms": 1e3 * float(np.percentile(latencies, 99)),
-            "throughput": len(latencies) / wall, "mean_batch": (after[0] - before[0]) / batches if batches else 0.0,
+            "throughput": per_request * len(latencies) / wall, "mean_batch": (after[0] - before[0]) / batches if batches else 0.0,
             "error_kinds": sorted({str(e) for e in errors})}
 
 
@@ -134,7 +139,9 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--images-per-request", type=int, default=1)
     args = parser.parse_args()
+    per_request = args.images_per_request
     data_root = Path(args.data_root or default_data_root())
     levels = [int(c) for c in args.concurrency.split(",")]
     report = []
@@ -153,14 +160,15 @@ def main() -> None:
             load_level(server, endpoint, queries, 1, 4, args.seconds)  # warm-up
             for clients in levels:
                 row = {"artifact": name, "task": task, "in_process_per_s": baseline,
-                       **load_level(server, endpoint, queries, clients, args.requests, args.seconds)}
+                       **load_level(server, endpoint, queries, clients, args.requests, args.seconds,
+                                    per_request if task == "classification" else 1)}
                 report.append(row)
                 print(f"{name} c={clients}: {row['throughput']:.1f}/s p50 {row['p50_ms']:.0f} ms p99 "
                       f"{row['p99_ms']:.0f} ms errors {row['errors']} batch {row['mean_batch']:.1f}", flush=True)
     print(f"\nmetric-serve on 127.0.0.1, backend {args.backend}, --max-batch {args.max_batch} --max-wait-ms "
-          f"{args.max_wait_ms:g}; one image per request; in-process: the Python runtime on the same image files, "
+          f"{args.max_wait_ms:g}; {per_request} image(s) per classify request; in-process: the Python runtime on the same image files, "
           f"decoded in the call (classify in batches of 32, detect one by one); clients and server share the machine\n")
-    print("| artifact | clients | requests | errors | p50 ms | p99 ms | requests/s | mean batch | in-process images/s "
+    print("| artifact | clients | requests | errors | p50 ms | p99 ms | images/s | mean batch | in-process images/s "
           "| service / in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in report:
