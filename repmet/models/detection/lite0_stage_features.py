@@ -33,12 +33,11 @@ class Lite0StageFeatures(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         net = self.network
-        x = F.relu6(net._bn0(net._conv_stem(images)))
-        parts = []
-        for i, block in enumerate(net._blocks):
-            x = block(x)
+        x = net.forward_bottom(images, STAGE_ENDS[0] + 1)  # the stem and blocks up to the first pooled stage
+        parts = [F.normalize(x.mean(dim=(2, 3)), dim=1)]
+        for i in range(STAGE_ENDS[0] + 1, net.num_blocks):
+            x = net._blocks[i](x)
             if i in STAGE_ENDS:
                 parts.append(F.normalize(x.mean(dim=(2, 3)), dim=1))
-        x = F.relu6(net._bn1(net._conv_head(x)))
-        parts.append(F.normalize(x.mean(dim=(2, 3)), dim=1))
+        parts.append(F.normalize(net.forward_top(x, net.num_blocks), dim=1))  # the head, pooled
         return torch.cat(parts, dim=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from repmet.errors import UserError
-from repmet.export.formats.triton.repository import TRITON_TYPES
+from repmet.export.formats.triton.repository import graph_tensors
 
 
 
@@ -60,23 +60,18 @@ def full_dims(config, tensor) -> list[int]:
 
 
 def _check_onnx_tensors(config, path: Path) -> None:
-    import onnx
-
     _require(path.is_file(), path, "the model file is missing")
-    graph = onnx.load(str(path), load_external_data=False).graph
-    initializers = {t.name for t in graph.initializer}
-    declared = {"input": [i for i in graph.input if i.name not in initializers], "output": list(graph.output)}
+    inputs, outputs = graph_tensors(path)
+    declared = {"input": inputs, "output": outputs}
     for kind, tensors in (("input", config.input), ("output", config.output)):
-        onnx_tensors = {t.name: t for t in declared[kind]}
-        _require({t.name for t in tensors} == set(onnx_tensors), path,
-                 f"the config's {kind}s {sorted(t.name for t in tensors)} must be the graph's {sorted(onnx_tensors)}")
+        graph = {name: (graph_dims, triton_type) for name, graph_dims, triton_type in declared[kind]}
+        _require({t.name for t in tensors} == set(graph), path,
+                 f"the config's {kind}s {sorted(t.name for t in tensors)} must be the graph's {sorted(graph)}")
         for tensor in tensors:
-            onnx_type = onnx_tensors[tensor.name].type.tensor_type
+            graph_dims, graph_type = graph[tensor.name]
             declared_type = _type_name(tensor.data_type)
-            _require(TRITON_TYPES.get(onnx_type.elem_type) == declared_type, path,
-                     f"{tensor.name} is {declared_type} in the config but "
-                     f"{TRITON_TYPES.get(onnx_type.elem_type, 'another type')} in the graph")
-            graph_dims = [d.dim_value if d.HasField("dim_value") else -1 for d in onnx_type.shape.dim]
+            _require(graph_type == declared_type, path,
+                     f"{tensor.name} is {declared_type} in the config but {graph_type or 'another type'} in the graph")
             dims = full_dims(config, tensor)
             _require(len(dims) == len(graph_dims), path,
                      f"{tensor.name}: the config's shape {dims} and the graph's {graph_dims} differ in rank")

@@ -83,7 +83,8 @@ def write_detector_repository(root: Path, name: str, detection_onnx: Path, box_e
 
 
 def graph_tensors(path: Path) -> tuple[list, list]:
-    """``(inputs, outputs)`` of an ONNX graph as ``(name, dims, Triton type)``, -1 for a dynamic dimension."""
+    """``(inputs, outputs)`` of an ONNX graph as ``(name, dims, Triton type)``, -1 for a dynamic
+    dimension, None for a type Triton's table here does not name."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -94,11 +95,10 @@ def graph_tensors(path: Path) -> tuple[list, list]:
         for value in values:
             tensor = value.type.tensor_type
             dims = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
-            rows.append((value.name, dims, TRITON_TYPES[tensor.elem_type]))
+            rows.append((value.name, dims, TRITON_TYPES.get(tensor.elem_type)))
         return rows
 
     return described(v for v in graph.input if v.name not in initializers), described(graph.output)
-
 
 
 def _config(name: str, platform: str, max_batch: int, inputs, outputs, extra: str = "") -> str:
