@@ -5,34 +5,20 @@ one box NMS kept. Paired episodes on cached regions, no base classes.
     python docs/lab_notes/box_voting.py CHECKPOINT FOLDER SUPPORT_SPLIT TEST_SPLIT [CLASSES|-] [--with-base]
 """
 import sys
-from pathlib import Path
 
 import torch
 from torchvision.ops import box_iou
 
-sys.path.insert(0, "benchmarks")
-from detection_transfer import enrollable, load_split  # noqa: E402
+from cached_setting import episode_gallery, open_setting
 
-from repmet.data import default_data_root  # noqa: E402
-from repmet.data.detection import sample_support  # noqa: E402
-from repmet.evaluate.confidence import mean_and_ci95  # noqa: E402
-from repmet.evaluate.detection_ap import detection_ap  # noqa: E402
-from repmet.evaluate.region_detections import detect_cached  # noqa: E402
-from repmet.methods import open_checkpoint  # noqa: E402
-from repmet.methods.detector_regions import cache_regions, enrolled_representatives  # noqa: E402
-from repmet.models.detection.region_scoring import class_scores, detections  # noqa: E402
+from repmet.evaluate.confidence import mean_and_ci95
+from repmet.evaluate.detection_ap import detection_ap
+from repmet.evaluate.region_detections import detect_cached
+from repmet.models.detection.region_scoring import class_scores, detections
 
-torch.set_flush_denormal(True)
-trained = open_checkpoint(sys.argv[1])
-model = trained.model.eval()
-folder = Path(default_data_root()) / sys.argv[2]
-support_split, test = load_split(folder, sys.argv[3], "voc"), load_split(folder, sys.argv[4], "voc")
-names = sys.argv[5].split(",") if len(sys.argv) > 5 and sys.argv[5] != "-" else enrollable(support_split, test, 5, 5)
+setting = open_setting(*sys.argv[1:5], sys.argv[5] if len(sys.argv) > 5 else None)
 with_base = "--with-base" in sys.argv
-ids = test.class_index(names, "enrolled")
-cached = cache_regions(model, test, torch.device("cpu"), False)
-k = model.region_gallery.reps_per_class
-gallery = model.region_gallery
+model, gallery = setting.model, setting.gallery
 
 
 def voting_detect(iou_vote):
@@ -53,18 +39,13 @@ def voting_detect(iou_vote):
     return detect
 
 
-base_reps = gallery.gallery()
 results = {}
 for variant in (None, 0.7, 0.6, 0.5):
     model.detect = voting_detect(variant)
     for shot in (1, 5):
         for episode in range(5):
-            support = sample_support(support_split, names, shot, 0, episode)
-            reps = enrolled_representatives(model, support, k, 0, torch.device("cpu"))
-            label_map = list(ids)
-            if with_base:
-                reps, label_map = torch.cat([base_reps, reps]), [-1] * len(base_reps) + list(ids)
-            results.setdefault((variant, shot), []).append(
-                detection_ap(test, detect_cached(model, cached, reps, label_map), ids)["ap50"])
+            _, reps, label_map = episode_gallery(setting, shot, episode, with_base)
+            results.setdefault((variant, shot), []).append(detection_ap(
+                setting.test, detect_cached(model, setting.cached, reps, label_map), setting.ids)["ap50"])
     print(f"vote IoU {variant}: " + " ".join(f"K={s}: {100 * mean_and_ci95(results[(variant, s)])[0]:.1f}"
                                             for s in (1, 5)), flush=True)

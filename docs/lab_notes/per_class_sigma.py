@@ -6,34 +6,24 @@ sigma. Paired episodes on cached regions, no base classes.
     python docs/lab_notes/per_class_sigma.py CHECKPOINT FOLDER SUPPORT_SPLIT TEST_SPLIT [EPISODES]
 """
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, "benchmarks")
-from detection_transfer import enrollable, load_split  # noqa: E402
+from cached_setting import open_setting
 
-from repmet.data import default_data_root  # noqa: E402
-from repmet.data.detection import sample_support  # noqa: E402
-from repmet.evaluate.confidence import mean_and_ci95  # noqa: E402
-from repmet.evaluate.detection_ap import detection_ap  # noqa: E402
-from repmet.evaluate.region_detections import detect_cached  # noqa: E402
-from repmet.methods import open_checkpoint  # noqa: E402
-from repmet.methods.detector_regions import cache_regions, embed_boxes  # noqa: E402
-from repmet.models.detection.region_scoring import detections  # noqa: E402
-from repmet.ops.distances import squared_euclidean  # noqa: E402
-from repmet.ops.kmeans import padded_centres  # noqa: E402
+from repmet.data.detection import sample_support
+from repmet.evaluate.confidence import mean_and_ci95
+from repmet.evaluate.detection_ap import detection_ap
+from repmet.evaluate.region_detections import detect_cached
+from repmet.methods.detector_regions import embed_boxes
+from repmet.models.detection.region_scoring import detections
+from repmet.ops.distances import squared_euclidean
+from repmet.ops.kmeans import padded_centres
 
-torch.set_flush_denormal(True)
-trained = open_checkpoint(sys.argv[1])
-model = trained.model.eval()
-folder = Path(default_data_root()) / sys.argv[2]
-support_split, test = load_split(folder, sys.argv[3], "voc"), load_split(folder, sys.argv[4], "voc")
+setting = open_setting(*sys.argv[1:5])
 episodes = int(sys.argv[5]) if len(sys.argv) > 5 else 5
-names = enrollable(support_split, test, 5, 5)
-ids = test.class_index(names, "enrolled")
-cached = cache_regions(model, test, torch.device("cpu"), False)
-k, gallery = model.region_gallery.reps_per_class, model.region_gallery
+model, gallery, names, ids = setting.model, setting.gallery, setting.names, setting.ids
+k = gallery.reps_per_class
 sigma = gallery.sigma
 state = {}
 
@@ -52,7 +42,7 @@ model.detect = detect
 results = {}
 for shot in (1, 3, 5):
     for episode in range(episodes):
-        support = sample_support(support_split, names, shot, 0, episode)
+        support = sample_support(setting.support_split, names, shot, 0, episode)
         shots = [embed_boxes(model, boxes, torch.device("cpu")) for boxes in support.values()]
         reps = torch.stack([padded_centres(e, k, k, seed=p) for p, e in enumerate(shots)])
         spread = torch.tensor([float(((e - e.mean(0)) ** 2).sum(1).mean()) for e in shots])
@@ -63,7 +53,7 @@ for shot in (1, 3, 5):
                 ratio = (spread / spread.median()).sqrt().clamp(0.5, 2.0)
                 state["sigmas"] = sigma * ratio
             results.setdefault((variant, shot), []).append(
-                detection_ap(test, detect_cached(model, cached, reps, list(ids)), ids)["ap50"])
+                detection_ap(setting.test, detect_cached(model, setting.cached, reps, list(ids)), ids)["ap50"])
 for variant in ("global", "per_class"):
     print(f"{variant:>10}: " + " ".join(f"K={s}: {100 * mean_and_ci95(results[(variant, s)])[0]:.1f}"
                                         for s in (1, 3, 5)), flush=True)

@@ -7,36 +7,23 @@ on cached regions.
     python docs/lab_notes/support_objectness.py CHECKPOINT FOLDER SUPPORT_SPLIT TEST_SPLIT [CLASSES|-] [--with-base]
 """
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, "benchmarks")
-from detection_transfer import enrollable, load_split  # noqa: E402
+from cached_setting import episode_gallery, open_setting
 
-from repmet.data import default_data_root  # noqa: E402
-from repmet.data.detection import sample_support  # noqa: E402
-from repmet.evaluate.confidence import mean_and_ci95  # noqa: E402
-from repmet.evaluate.detection_ap import detection_ap  # noqa: E402
-from repmet.evaluate.region_detections import detect_cached  # noqa: E402
-from repmet.methods import open_checkpoint  # noqa: E402
-from repmet.methods.detector_regions import cache_regions, enrolled_representatives, image_tensor, to_canvas  # noqa: E402
-from repmet.models.detection.faster_rcnn import pool_box_features  # noqa: E402
-from repmet.models.detection.region_scoring import class_scores, detections  # noqa: E402
+from repmet.evaluate.confidence import mean_and_ci95
+from repmet.evaluate.detection_ap import detection_ap
+from repmet.evaluate.region_detections import detect_cached
+from repmet.methods.detector_regions import image_tensor, to_canvas
+from repmet.models.detection.faster_rcnn import pool_box_features
+from repmet.models.detection.region_scoring import class_scores, detections
 
-torch.set_flush_denormal(True)
-trained = open_checkpoint(sys.argv[1])
-model = trained.model.eval()
-folder = Path(default_data_root()) / sys.argv[2]
-support_split, test = load_split(folder, sys.argv[3], "voc"), load_split(folder, sys.argv[4], "voc")
-names = sys.argv[5].split(",") if len(sys.argv) > 5 and sys.argv[5] != "-" else enrollable(support_split, test, 5, 5)
+setting = open_setting(*sys.argv[1:5], sys.argv[5] if len(sys.argv) > 5 else None)
 with_base = "--with-base" in sys.argv
-ids = test.class_index(names, "enrolled")
-cached = cache_regions(model, test, torch.device("cpu"), False)
-k = model.region_gallery.reps_per_class
-gallery = model.region_gallery
-base_reps = gallery.gallery()
+model, gallery = setting.model, setting.gallery
+base_classes = gallery.num_classes if with_base else 0
 
 
 @torch.no_grad()
@@ -68,22 +55,18 @@ model.detect = detect
 results, seen = {}, []
 for shot in (1, 5):
     for episode in range(5):
-        support = sample_support(support_split, names, shot, 0, episode)
-        reps = enrolled_representatives(model, support, k, 0, torch.device("cpu"))
+        support, reps, label_map = episode_gallery(setting, shot, episode, with_base)
         shots_objectness = [box_objectness(boxes) for boxes in support.values()]
         seen += [v for values in shots_objectness for v in values]
-        label_map = list(ids)
-        if with_base:
-            reps, label_map = torch.cat([base_reps, reps]), [-1] * len(base_reps) + list(ids)
         for variant in ("none", "median", "median_sqrt"):
             per_class = torch.tensor([float(np.median(v)) for v in shots_objectness])
             if variant == "none":
                 per_class = torch.ones_like(per_class)
             elif variant == "median_sqrt":
                 per_class = per_class.sqrt()
-            state["scale"] = torch.cat([torch.ones(len(base_reps)) if with_base else torch.ones(0), per_class])
-            results.setdefault((variant, shot), []).append(
-                detection_ap(test, detect_cached(model, cached, reps, label_map), ids)["ap50"])
+            state["scale"] = torch.cat([torch.ones(base_classes), per_class])
+            results.setdefault((variant, shot), []).append(detection_ap(
+                setting.test, detect_cached(model, setting.cached, reps, label_map), setting.ids)["ap50"])
 print(f"support boxes' objectness: median {np.median(seen):.2f}, quartiles {np.percentile(seen, 25):.2f}-"
       f"{np.percentile(seen, 75):.2f}")
 for variant in ("none", "median", "median_sqrt"):
