@@ -5,13 +5,19 @@ classifiers, batch 1 for the detector.
     cmake -S repmet/runtime/cpp -B build/cpp && cmake --build build/cpp
     metric-export checkpoints/omniglot/protonets_1_5.pt --format torchscript --format onnx --format aoti \
         --out artifacts/omniglot_1_5
+    metric-export checkpoints/flowers-102/repmet_flowers_lite0_finetune_trainval_cpu.pt --format torchscript \
+        --format onnx --format aoti --format int8 --out artifacts/flowers_lite0
     metric-export checkpoints/fsod-mini/repmet_detection_fsod_lite0_cpu.pt --format onnx --format torchscript \
         --format aoti --out artifacts/fsod_detector
+    metric-export checkpoints/fsod-mini/repmet_detection_fsod_lite0_cpu.pt --format int8 \
+        --out artifacts/fsod_detector_int8
     python benchmarks/cpp_runtime.py --classifier artifacts/omniglot_1_5 --classifier artifacts/flowers_lite0 \
-        --detector artifacts/fsod_detector [--data-root ../shared/data] [--images 64] [--rounds 3]
+        --detector artifacts/fsod_detector --detector artifacts/fsod_detector_int8 [--data-root ../shared/data] \
+        [--images 64] [--rounds 3]
 
-C++: ``build/cpp/repmet-bench`` (AOTInductor and TorchScript). Python: ``FewShotClassifier`` /
-``FewShotDetector`` with ONNX Runtime (the Python runtime's default), TorchScript and
+C++: ``build/cpp/repmet-bench`` (ONNX Runtime's fp32 and int8 graphs when the build found it,
+AOTInductor and TorchScript). Python: ``FewShotClassifier`` /
+``FewShotDetector`` with ONNX Runtime (fp32, and int8 when exported), TorchScript and
 AOTInductor. Each cell is the median over ``--rounds`` timed passes over the
 images after one warm-up pass. Prints a Markdown table.
 """
@@ -49,24 +55,25 @@ def main() -> None:
     for folder in args.classifier:
         images = _images_for(Artifact.open(folder), data, args.images)
         for batch in (1, 32):
-            for fmt in ("aoti", "torchscript"):
-                if fmt in Artifact.open(folder).formats():
+            for fmt in ("int8", "onnx", "aoti", "torchscript"):
+                if _graph_key(fmt) in Artifact.open(folder).formats():
                     _row(folder, "C++", fmt, batch, _cpp(folder, fmt, batch, images, args.rounds))
-            for backend in ("onnxruntime", "torchscript", "aoti"):
+            for backend in ("onnxruntime-int8", "onnxruntime", "torchscript", "aoti"):
                 if _graph_key(backend) in Artifact.open(folder).formats():
                     _row(folder, "Python", backend, batch, _python_classifier(folder, backend, batch, images, args.rounds))
     for folder in args.detector:
         images = _images_for(Artifact.open(folder), data, min(args.images, 20))
-        for fmt in ("aoti", "torchscript"):
-            if fmt in Artifact.open(folder).formats():
+        for fmt in ("int8", "onnx", "aoti", "torchscript"):
+            if _graph_key(fmt) in Artifact.open(folder).formats():
                 _row(folder, "C++", fmt, 1, _cpp(folder, fmt, 1, images, args.rounds))
-        for backend in ("onnxruntime", "torchscript", "aoti"):
+        for backend in ("onnxruntime-int8", "onnxruntime", "torchscript", "aoti"):
             if _graph_key(backend) in Artifact.open(folder).formats():
                 _row(folder, "Python", backend, 1, _python_detector(folder, backend, images, args.rounds))
 
 
-def _graph_key(backend: str) -> str:
-    return "onnx" if backend == "onnxruntime" else backend
+def _graph_key(name: str) -> str:
+    """A C++ format or Python backend -> the key of its graphs in metadata.json."""
+    return {"onnxruntime": "onnx", "onnxruntime-int8": "onnx_int8", "int8": "onnx_int8"}.get(name, name)
 
 
 def _row(folder: str, runtime: str, graphs: str, batch: int, per_image: list[float]) -> None:

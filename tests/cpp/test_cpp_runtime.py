@@ -63,16 +63,27 @@ def flowers_images(data_root, tmp_path_factory) -> tuple[Path, list[Path]]:
     return root, [Path(p) for p in test.paths[::700][:8]]
 
 
-def test_omniglot_cpp_equals_python(predict_tool, omniglot_artifact, omniglot_images):
+PYTHON_BACKEND = {"onnx": "onnxruntime", "torchscript": "torchscript"}  # the same graph files
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_omniglot_cpp_equals_python(predict_tool, omniglot_artifact, omniglot_images, fmt):
     support, queries = omniglot_images
-    rows = cpp_predictions(predict_tool, omniglot_artifact, support, queries, 3)
-    assert_same_predictions(rows, python_predictions(omniglot_artifact, support, queries, 3))
+    rows = cpp_predictions(predict_tool, omniglot_artifact, support, queries, 3, "--format", fmt)
+    assert_same_predictions(rows, python_predictions(omniglot_artifact, support, queries, 3, PYTHON_BACKEND[fmt]))
     right = sum(row["labels"][0] == "c" + q.stem.split("_")[0][1:] for row, q in zip(rows, queries))
     assert right >= 10, f"the shipped 1-shot model got only {right} of 15 queries right"
 
 
+def test_the_default_format_is_onnx_when_the_artifact_has_it(predict_tool, omniglot_artifact, omniglot_images):
+    support, queries = omniglot_images
+    run = run_tool(predict_tool, omniglot_artifact, "--support", support, "--json", "--query", queries[0])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout)["backend"] == "onnx"
+
+
 def test_omniglot_aoti_cpp_equals_python(predict_tool, omniglot_aoti_artifact, omniglot_images):
-    """The C++ tool's default format is AOTInductor when the artifact has it."""
+    """The C++ tool's default format is AOTInductor when the artifact has it and no ONNX graphs."""
     support, queries = omniglot_images
     rows = cpp_predictions(predict_tool, omniglot_aoti_artifact, support, queries, 3)
     assert_same_predictions(rows, python_predictions(omniglot_aoti_artifact, support, queries, 3, backend="aoti"))
@@ -81,10 +92,11 @@ def test_omniglot_aoti_cpp_equals_python(predict_tool, omniglot_aoti_artifact, o
     assert json.loads(run.stdout)["backend"] == "aoti"
 
 
-def test_flowers_cpp_equals_python(predict_tool, flowers_artifact, flowers_images):
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_flowers_cpp_equals_python(predict_tool, flowers_artifact, flowers_images, fmt):
     support, queries = flowers_images
-    rows = cpp_predictions(predict_tool, flowers_artifact, support, queries, 2)
-    assert_same_predictions(rows, python_predictions(flowers_artifact, support, queries, 2))
+    rows = cpp_predictions(predict_tool, flowers_artifact, support, queries, 2, "--format", fmt)
+    assert_same_predictions(rows, python_predictions(flowers_artifact, support, queries, 2, PYTHON_BACKEND[fmt]))
 
 
 def test_galleries_pass_between_cpp_and_python(predict_tool, omniglot_artifact, omniglot_images, tmp_path):
@@ -131,8 +143,8 @@ def test_bad_input_is_refused_with_the_python_sentences(predict_tool, omniglot_a
 
 def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, tmp_path):
     """Enroll a novel class from a COCO JSON support file, detect on real test images: the C++
-    tool's detections (AOTInductor and TorchScript) against the Python runtime's (ONNX
-    Runtime), same label, IoU >= 0.99, score within 1e-3."""
+    tool's detections (ONNX Runtime, AOTInductor and TorchScript) against the Python runtime's
+    (ONNX Runtime), same label, IoU >= 0.99, score within 1e-3."""
     from repmet.data.detection import load_voc_detection
     from repmet.evaluate.detection_match import unmatched_detections
     from repmet.runtime import FewShotDetector
@@ -142,7 +154,7 @@ def test_detector_cpp_equals_python(predict_tool, detector_artifact, data_root, 
     ambulance = test.class_names.index("Ambulance")
     queries = [im.path for im in test.images if ambulance in im.labels.tolist()][:2] + [test.images[0].path]
     outputs = {}
-    for fmt in ("aoti", "torchscript"):
+    for fmt in ("onnx", "aoti", "torchscript"):
         run = run_tool(predict_tool, detector_artifact, "--detect", "--support", support, "--score",
                        0.05, "--json", "--format", fmt, "--query", *queries)
         assert run.returncode == 0, run.stderr[-2000:]
@@ -193,11 +205,12 @@ def test_the_readme_example_classifies_a_pixel_buffer_as_python_classifies_the_f
     assert abs(float(posterior) - expected.posterior) <= TOLERANCE
 
 
-@pytest.mark.parametrize("fmt", ["aoti", "torchscript"])
-def test_classify_from_several_threads_gives_the_sequential_answers(predict_tool, omniglot_aoti_artifact,
-                                                                     omniglot_images, fmt):
+@pytest.mark.parametrize("fmt", ["onnx", "aoti", "torchscript"])
+def test_classify_from_several_threads_gives_the_sequential_answers(predict_tool, omniglot_artifact,
+                                                                     omniglot_aoti_artifact, omniglot_images, fmt):
     support, queries = omniglot_images
-    run = subprocess.run([str(BUILD / "repmet-bench"), str(omniglot_aoti_artifact), "--format", fmt, "--rounds", "1",
+    artifact = omniglot_artifact if fmt == "onnx" else omniglot_aoti_artifact
+    run = subprocess.run([str(BUILD / "repmet-bench"), str(artifact), "--format", fmt, "--rounds", "1",
                           "--threads", "4", "--images", *map(str, queries)], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr

@@ -8,6 +8,15 @@
 namespace repmet {
 namespace {
 
+// metric-export --format int8 writes its ONNX graphs under this key of metadata.json's graphs
+const char* const kInt8Key = "onnx_int8";
+
+#ifdef REPMET_WITH_ONNXRUNTIME
+constexpr bool kWithOnnxRuntime = true;
+#else
+constexpr bool kWithOnnxRuntime = false;
+#endif
+
 // The key that repmet's exporter stores each AOTInductor package's input shapes under (as JSON:
 // one list per input, each size an integer or [lo, hi]); repmet/export/formats/aoti/input_shapes.py.
 const char* const kInputShapesKey = "repmet.input_shapes";
@@ -67,19 +76,34 @@ std::unique_ptr<GraphPair> GraphPair::load(const Artifact& artifact, const std::
   pair->device_ = parse_device(device);
   pair->format_ = format;
   pair->folder_ = artifact.folder(), pair->roles_ = roles;
+  const auto& graphs = artifact.metadata()["graphs"];
   if (format == "auto") {
-    pair->format_ = artifact.metadata()["graphs"].contains("aoti") && pair->device_.is_cpu() ? "aoti" : "torchscript";
+    pair->format_ = "torchscript";
+    if (pair->device_.is_cpu() && graphs.contains("aoti")) pair->format_ = "aoti";
+    if (pair->device_.is_cpu() && kWithOnnxRuntime && graphs.contains("onnx")) pair->format_ = "onnx";
+    // as Python's auto: a user who exported int8 graphs did so to run them
+    if (pair->device_.is_cpu() && kWithOnnxRuntime && graphs.contains(kInt8Key)) pair->format_ = "int8";
   }
-  if (pair->format_ != "aoti" && pair->format_ != "torchscript") {
-    fail("format '" + format + "' is not one the C++ runtime loads; use auto, aoti or torchscript");
+  if (pair->format_ != "aoti" && pair->format_ != "torchscript" && pair->format_ != "onnx" && pair->format_ != "int8") {
+    fail("format '" + format + "' is not one the C++ runtime loads; use auto, int8, onnx, aoti or torchscript");
   }
-  if (pair->format_ == "aoti" && !pair->device_.is_cpu()) {
-    fail("the aoti graphs of " + artifact.folder() + " were compiled for the CPU; use device 'cpu' or format 'torchscript'");
+  const bool onnx_graphs = pair->format_ == "onnx" || pair->format_ == "int8";
+  if (onnx_graphs && !kWithOnnxRuntime) {
+    fail("this build of the C++ runtime has no ONNX Runtime (CMake did not find it: see its message, or build with "
+         "-DREPMET_ONNXRUNTIME=ON); use format aoti or torchscript");
+  }
+  if (pair->format_ != "torchscript" && !pair->device_.is_cpu()) {
+    fail("the C++ runtime runs the " + pair->format_ + " graphs of " + artifact.folder() +
+         " on the CPU; use device 'cpu' or format 'torchscript'");
   }
   for (int i = 0; i < 2; ++i) {
-    std::string path = artifact.graph_file(pair->format_, roles[i]);
+    std::string path = artifact.graph_file(pair->format_ == "int8" ? kInt8Key : pair->format_, roles[i]);
     try {
-      if (pair->format_ == "aoti") {
+      if (onnx_graphs) {
+#ifdef REPMET_WITH_ONNXRUNTIME
+        pair->onnx_[i] = std::make_unique<OnnxGraph>(path);
+#endif
+      } else if (pair->format_ == "aoti") {
         pair->compiled_[i] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
         pair->compiled_shapes_[i] = stored_input_shapes(*pair->compiled_[i], path);
       } else {
@@ -109,6 +133,9 @@ std::vector<torch::Tensor> GraphPair::run(int which, const std::vector<torch::Te
 std::vector<torch::Tensor> GraphPair::run_unchecked(int which, const std::vector<torch::Tensor>& inputs) {
   std::vector<torch::Tensor> on_device;
   for (const auto& input : inputs) on_device.push_back(input.to(device_));
+#ifdef REPMET_WITH_ONNXRUNTIME
+  if (onnx_[which]) return onnx_[which]->run(on_device);
+#endif
   if (format_ == "aoti") {
     // not Errors: run() adds which graph, the shapes given and what to do
     const auto& shapes = compiled_shapes_[which];
@@ -136,8 +163,8 @@ std::vector<torch::Tensor> GraphPair::run_unchecked(int which, const std::vector
 
 torch::Tensor GraphPair::images(const torch::Tensor& batch) const {
   torch::Tensor on_device = batch.to(device_);
-  // TorchScript: channels-last, as the Python runtime feeds it; AOTInductor: NCHW, as compiled
-  return format_ == "aoti" ? on_device.contiguous() : on_device.contiguous(torch::MemoryFormat::ChannelsLast);
+  // TorchScript: channels-last, as the Python runtime feeds it; AOTInductor and ONNX: NCHW, as exported
+  return format_ == "torchscript" ? on_device.contiguous(torch::MemoryFormat::ChannelsLast) : on_device.contiguous();
 }
 
 }  // namespace repmet

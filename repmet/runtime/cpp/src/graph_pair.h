@@ -1,6 +1,6 @@
 // The two graphs an artifact serves with (embedding + head, or detection + box embedding), in
-// one format: AOTInductor packages (compiled ahead of time, CPU) or TorchScript. Internal to
-// the library (needs torch).
+// one format: ONNX graphs run by ONNX Runtime (CPU; when the build found it), AOTInductor packages
+// (compiled ahead of time, CPU) or TorchScript. Internal to the library (needs torch).
 #pragma once
 #include <array>
 #include <memory>
@@ -13,11 +13,16 @@
 
 #include "repmet/artifact.h"
 
+#ifdef REPMET_WITH_ONNXRUNTIME
+#include "onnx_graph.h"
+#endif
+
 namespace repmet {
 
 class GraphPair {
  public:
-  // format "auto": aoti when the artifact has it and the device is the CPU, else torchscript
+  // format "auto", on the CPU the fastest the artifact has: onnx (when built with ONNX Runtime),
+  // aoti, torchscript; on a GPU torchscript
   static std::unique_ptr<GraphPair> load(const Artifact& artifact, const std::string& device, const std::string& format,
                                          const std::array<std::string, 2>& roles);
 
@@ -43,6 +48,9 @@ class GraphPair {
   // package's own metadata: compiled code handed another shape reads past its buffers
   using Shape = std::vector<std::pair<int64_t, int64_t>>;
   std::array<std::vector<Shape>, 2> compiled_shapes_;
+#ifdef REPMET_WITH_ONNXRUNTIME
+  std::array<std::unique_ptr<OnnxGraph>, 2> onnx_;
+#endif
 };
 
 }  // namespace repmet

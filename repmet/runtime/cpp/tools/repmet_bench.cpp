@@ -1,4 +1,4 @@
-// repmet-bench ARTIFACT [--format auto|aoti|torchscript] [--batch B] [--rounds R] [--threads T] --images IMG...
+// repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] [--threads T] --images IMG...
 //
 // Speed of the C++ runtime on real images, for benchmarks/cpp_runtime.py: a classifier
 // classifies the images in batches of B (decoding and preprocessing included; the gallery is
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (artifact.empty() || images.empty()) {
-    std::cerr << "usage: repmet-bench ARTIFACT [--format auto|aoti|torchscript] [--batch B] [--rounds R] --images IMG...\n";
+    std::cerr << "usage: repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] --images IMG...\n";
     return 2;
   }
   try {

@@ -1,5 +1,5 @@
 // repmet-predict ARTIFACT --support DIR --query IMG... [--top-k K] [--json] [--gallery FILE]
-//                [--save-gallery FILE] [--device cpu|cuda] [--format auto|aoti|torchscript]
+//                [--save-gallery FILE] [--device cpu|cuda] [--format auto|int8|onnx|aoti|torchscript]
 // repmet-predict ARTIFACT --detect --support COCO.json --query IMG... [--score S] [--json] ...
 //
 // The C++ twin of metric-predict: DIR holds one sub-folder of images per class; with --json,
@@ -275,7 +275,7 @@ int detect(const std::string& artifact, const std::string& support, const std::s
 int usage(const std::string& problem) {
   std::cerr << "error: " << problem << "\n"
             << "usage: repmet-predict ARTIFACT [--support DIR] [--gallery FILE] [--save-gallery FILE] --query IMG... "
-               "[--top-k K] [--json] [--device cpu|cuda] [--format auto|aoti|torchscript]\n"
+               "[--top-k K] [--json] [--device cpu|cuda] [--format auto|int8|onnx|aoti|torchscript]\n"
             << "       repmet-predict ARTIFACT --detect --support COCO.json --query IMG... [--score S] [--json] ...\n";
   return 2;
 }

@@ -28,8 +28,9 @@ struct Prediction {
 
 class FewShotClassifier : public FewShotRuntime {
  public:
-  // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when the artifact
-  // has it and the device is the CPU, else torchscript).
+  // format: "int8" or "onnx" (ONNX Runtime, CPU; when the build has it), "aoti" (AOTInductor
+  // packages, CPU), "torchscript", or "auto": on the CPU the first of int8, onnx, aoti,
+  // torchscript that the artifact has (and the build runs), on a GPU torchscript.
   static FewShotClassifier load(const std::string& folder, const std::string& device = "cpu",
                                 const std::string& format = "auto");
   FewShotClassifier(FewShotClassifier&&) noexcept;
@@ -39,7 +40,7 @@ class FewShotClassifier : public FewShotRuntime {
   std::vector<Prediction> classify(const std::vector<ImageSource>& images, int top_k = 1) const;
   // [n, dim] embeddings, row-major.
   std::vector<float> embed(const std::vector<ImageSource>& images) const;
-  const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
+  const std::string& format() const;  // the graphs in use: "int8", "onnx", "aoti" or "torchscript"
 
  private:
   struct Models;

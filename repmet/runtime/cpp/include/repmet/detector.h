@@ -35,7 +35,8 @@ struct BoxedImage {
 
 class FewShotDetector : public FewShotRuntime {
  public:
-  // format: "aoti" (AOTInductor packages, CPU), "torchscript", or "auto" (aoti when present on the CPU)
+  // format: "int8" or "onnx" (ONNX Runtime, CPU; when the build has it), "aoti" (AOTInductor packages, CPU),
+  // "torchscript", or "auto" (as FewShotClassifier::load)
   static FewShotDetector load(const std::string& folder, const std::string& device = "cpu",
                               const std::string& format = "auto");
   FewShotDetector(FewShotDetector&&) noexcept;
@@ -46,7 +47,7 @@ class FewShotDetector : public FewShotRuntime {
   void enroll(const std::string& label, const ImageSource& image, const std::vector<Box>& boxes, int seed = 0);
   // One list per image, best first.
   std::vector<std::vector<Detection>> detect(const std::vector<ImageSource>& images, float score_threshold = 0.2f) const;
-  const std::string& format() const;  // the graphs in use: "aoti" or "torchscript"
+  const std::string& format() const;  // the graphs in use: "int8", "onnx", "aoti" or "torchscript"
 
  private:
   struct Models;
