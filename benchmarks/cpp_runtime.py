@@ -13,7 +13,7 @@ classifiers, batch 1 for the detector.
         --out artifacts/fsod_detector_int8
     python benchmarks/cpp_runtime.py --classifier artifacts/omniglot_1_5 --classifier artifacts/flowers_lite0 \
         --detector artifacts/fsod_detector --detector artifacts/fsod_detector_int8 [--data-root ../shared/data] \
-        [--images 64] [--rounds 3]
+        [--images 64] [--rounds 3] [--pairs 5]
 
 C++: ``build/cpp/repmet-bench`` (ONNX Runtime's fp32 and int8 graphs when the build found it,
 AOTInductor and TorchScript). Python: ``FewShotClassifier`` /
@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(PROJECT_ROOT.parent / "shared" / "data"))
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="also time each detector's best ONNX Runtime graphs (int8, else fp32) in C++ and "
+                             "Python alternately, this many pairs (a detector row varies by up to 10%% between runs)")
     args = parser.parse_args()
     if not BENCH.exists():
         raise SystemExit(f"{BENCH} is missing: cmake -S repmet/runtime/cpp -B build/cpp && cmake --build build/cpp")
@@ -69,6 +72,17 @@ def main() -> None:
         for backend in ("onnxruntime-int8", "onnxruntime", "torchscript", "aoti"):
             if _graph_key(backend) in Artifact.open(folder).formats():
                 _row(folder, "Python", backend, 1, _python_detector(folder, backend, images, args.rounds))
+    for folder in args.detector if args.pairs else []:
+        images = _images_for(Artifact.open(folder), data, min(args.images, 20))
+        fmt = "int8" if "onnx_int8" in Artifact.open(folder).formats() else "onnx"
+        backend = "onnxruntime-int8" if fmt == "int8" else "onnxruntime"
+        cpp, python = [], []
+        for _ in range(args.pairs):
+            cpp.append(statistics.median(_cpp(folder, fmt, 1, images, args.rounds)))
+            python.append(statistics.median(_python_detector(folder, backend, images, args.rounds)))
+        print(f"\n{Path(folder).name}, {args.pairs} alternating pairs: C++ {fmt} "
+              + " ".join(f"{x:.1f}" for x in cpp) + f" (median {statistics.median(cpp):.1f}); Python {backend} "
+              + " ".join(f"{x:.1f}" for x in python) + f" (median {statistics.median(python):.1f})", flush=True)
 
 
 def _graph_key(name: str) -> str:

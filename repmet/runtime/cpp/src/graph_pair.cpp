@@ -101,7 +101,7 @@ std::unique_ptr<GraphPair> GraphPair::load(const Artifact& artifact, const std::
     try {
       if (onnx_graphs) {
 #ifdef REPMET_WITH_ONNXRUNTIME
-        pair->onnx_[i] = std::make_unique<OnnxGraph>(path);
+        pair->onnx_[i] = std::make_unique<OnnxGraph>(path, i == 0);
 #endif
       } else if (pair->format_ == "aoti") {
         pair->compiled_[i] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);

@@ -25,15 +25,9 @@ void init_api() {
   }
 }
 
-// One environment a process (ONNX Runtime's rule), made when the first graph loads, with one
-// intra-op thread pool (ONNX Runtime's default size) that every graph shares: a pool per session
-// (Python's default) leaves the idle graph's threads spinning beside the busy one's, which on
-// 2 cores cost the embedding graph a tenth of its CPU (measured with perf).
+// One environment a process (ONNX Runtime's rule), made when the first graph loads.
 Ort::Env& environment() {
-  static Ort::Env env = [] {
-    Ort::ThreadingOptions threads;
-    return Ort::Env(threads, ORT_LOGGING_LEVEL_ERROR, "repmet");
-  }();
+  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "repmet");
   return env;
 }
 
@@ -75,12 +69,12 @@ struct OnnxGraph::Session {
   std::vector<std::string> input_names, output_names;
 };
 
-OnnxGraph::OnnxGraph(const std::string& path) : session_(std::make_unique<Session>()) {
+OnnxGraph::OnnxGraph(const std::string& path, bool spin) : session_(std::make_unique<Session>()) {
   init_api();
   try {
     Ort::SessionOptions options;
     options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);  // as the Python backend
-    options.DisablePerSessionThreads();  // the environment's shared pool
+    if (!spin) options.AddConfigEntry("session.intra_op.allow_spinning", "0");
     session_->session = Ort::Session(environment(), path.c_str(), options);
     Ort::AllocatorWithDefaultOptions allocator;
     for (size_t i = 0; i < session_->session.GetInputCount(); ++i) {

@@ -13,8 +13,12 @@ namespace repmet {
 class OnnxGraph {
  public:
   // an Error naming ``path`` when it is not a graph ONNX Runtime loads, or when the library is
-  // older than the API the runtime was compiled against
-  explicit OnnxGraph(const std::string& path);
+  // older than the API the runtime was compiled against. Each graph has its own intra-op thread
+  // pool; ``spin``: its threads spin for a while after a run (ONNX Runtime's default), for the
+  // graph that runs most. A graph run after it (the distance head) or rarely (the box embedding)
+  // must not: its spinning threads would take the cores from the busy graph's (the Python
+  // backend's rule too; measured on 2 cores: Flowers batch 1 7.3 -> 3.7 ms per image).
+  OnnxGraph(const std::string& path, bool spin);
   ~OnnxGraph();
   OnnxGraph(const OnnxGraph&) = delete;
   OnnxGraph& operator=(const OnnxGraph&) = delete;
