@@ -107,6 +107,35 @@ def _replace(path, old, new):
     path.write_text(text.replace(old, new))
 
 
+def test_an_engine_in_the_artifact_adds_the_plan_variant(triton_artifact, tmp_path):
+    """Where the artifact has a TensorRT engine of its embedding (--format trt on a GPU), the repository
+    gets a tensorrt_plan model with the ONNX model's tensors and batching, and an ensemble chaining it
+    with the same head. No engine can be built here (no GPU, no TensorRT): this checks the repository's
+    structure, with placeholder bytes where the engine goes (the check reads only its presence)."""
+    from repmet.export.formats.triton.repository import write_repository
+
+    root = tmp_path / "repo"
+    plan = tmp_path / "embedding.plan"
+    plan.write_bytes(b"placeholder: no TensorRT engine can be built on this machine")
+    names = write_repository(root, "protonets", triton_artifact / "embedding.onnx", triton_artifact / "head.onnx",
+                             (1, 28, 28), 64, 32, embedding_plan=plan)
+    configs = check_repository(root)
+    variant, onnx_model = configs[names["embedding_trt"]], configs[names["embedding"]]
+    assert variant.platform == "tensorrt_plan" and variant.max_batch_size == 32 and variant.HasField("dynamic_batching")
+    assert [(t.name, list(t.dims)) for t in (*variant.input, *variant.output)] == \
+        [(t.name, list(t.dims)) for t in (*onnx_model.input, *onnx_model.output)]
+    assert (root / names["embedding_trt"] / "1" / "model.plan").read_bytes() == plan.read_bytes()
+    steps = [s.model_name for s in configs[names["ensemble_trt"]].ensemble_scheduling.step]
+    assert steps == [names["embedding_trt"], names["head"]]
+    assert [s.model_name for s in configs[names["ensemble"]].ensemble_scheduling.step][0] == names["embedding"]
+    _replace(root / names["embedding_trt"] / "config.pbtxt", "max_batch_size: 32", "max_batch_size: 16")
+    with pytest.raises(UserError, match="must be those of"):
+        check_repository(root)
+    (root / names["embedding_trt"] / "1" / "model.plan").unlink()
+    with pytest.raises(UserError, match="engine file is missing"):
+        check_repository(root)
+
+
 def test_parse_config_names_the_file(tmp_path):
     bad = tmp_path / "config.pbtxt"
     bad.write_text("max_batch_size: many")

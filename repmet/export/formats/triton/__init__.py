@@ -1,8 +1,8 @@
 """``--format triton``: a Triton Inference Server model repository inside the artifact, at
 ``ARTIFACT/triton/`` (``tritonserver --model-repository ARTIFACT/triton``): for a classifier the
 embedding model with dynamic batching, the distance head with the representatives as an input, and
-an ensemble chaining them; for a detector its detection and box-embedding graphs as two models
-(``repository.py``). Built on the onnx format's graphs. repmet's runtimes do not
+an ensemble chaining them, and their TensorRT plan variant where the artifact has an engine (``--format
+trt``); for a detector its detection and box-embedding graphs as two models (``repository.py``). Built on the onnx format's graphs. repmet's runtimes do not
 run it (Triton does): the export checks it offline instead (``check.py``: Triton's own config
 message, its repository and ensemble rules, the ensemble run step by step against PyTorch)."""
 
@@ -24,8 +24,10 @@ class TritonFormat(ExportFormat):
     def export_classifier(self, model, example, folder, options):
         from repmet.export.formats.triton.repository import write_repository
 
+        plan = folder / "embedding.plan"  # written by --format trt (before this format) on a GPU machine
         names = write_repository(folder / FOLDER, model.config.name, folder / "embedding.onnx", folder / "head.onnx",
-                                 tuple(model.input_shape), model.embedding_dim, options.max_batch)
+                                 tuple(model.input_shape), model.embedding_dim, options.max_batch,
+                                 plan if plan.is_file() else None)
         return {"embedding": "embedding.onnx", "head": "head.onnx", "repository": FOLDER, "models": names,
                 "max_batch_size": options.max_batch, "repository_sha256": _digests(folder / FOLDER)}
 

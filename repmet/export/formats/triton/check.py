@@ -44,13 +44,27 @@ def check_repository(root: Path) -> dict[str, object]:
         if config.platform == "onnxruntime_onnx":
             for version in versions:
                 _check_onnx_tensors(config, version / (config.default_model_filename or "model.onnx"))
+        elif config.platform == "tensorrt_plan":  # an engine is opaque without TensorRT: its file, then its
+            for version in versions:              # tensors against the ONNX model it was built from (below)
+                plan = version / (config.default_model_filename or "model.plan")
+                _require(plan.is_file() and plan.stat().st_size > 0, plan, "the engine file is missing or empty")
         else:
             _require(config.platform == "ensemble", folder / "config.pbtxt",
-                     f"platform {config.platform!r}: this repository holds onnxruntime_onnx models and an ensemble")
+                     f"platform {config.platform!r}: this repository holds onnxruntime_onnx and tensorrt_plan "
+                     "models and ensembles")
         configs[config.name] = config
     for config in configs.values():
         if config.platform == "ensemble":
             _check_ensemble(config, configs, root / config.name / "config.pbtxt")
+        if config.platform == "tensorrt_plan":
+            source = configs.get(config.name.removesuffix("_trt"))
+            _require(source is not None and source.platform == "onnxruntime_onnx", root / config.name,
+                     f"a plan variant needs the ONNX model it was built from ({config.name.removesuffix('_trt')})")
+            _require([(t.name, list(t.dims), t.data_type) for t in (*config.input, *config.output)]
+                     == [(t.name, list(t.dims), t.data_type) for t in (*source.input, *source.output)]
+                     and config.max_batch_size == source.max_batch_size, root / config.name / "config.pbtxt",
+                     f"its tensors and max_batch_size must be those of {source.name}, whose graph the engine was "
+                     "built from")
     return configs
 
 

@@ -10,6 +10,14 @@ embeddings, distances and posteriors.
     REPO/NAME/config.pbtxt              platform ensemble, max_batch_size 0 (its head does not batch)
     REPO/NAME/1/                        empty: an ensemble has no model file, but Triton wants a version
 
+Where the artifact has a TensorRT engine of the embedding (``--format trt``, built on a GPU), its
+plan variant beside them: the same tensors and batching from the engine, and an ensemble that
+chains it with the same head (Triton runs a plan only on the GPU model it was built for):
+
+    REPO/NAME_embedding_trt/config.pbtxt   platform tensorrt_plan, max_batch_size B (the engine's profile)
+    REPO/NAME_embedding_trt/1/model.plan   the artifact's embedding.plan
+    REPO/NAME_trt/config.pbtxt             the ensemble with NAME_embedding_trt as its first step
+
 For a detector (:func:`write_detector_repository`): its two fixed-shape graphs as two models with
 no batching (each request is one image on the canvas; the detection graph takes the gallery's
 representatives as an input, so enrolling stays a client-side change), their tensors' names,
@@ -35,10 +43,13 @@ FP32 = TRITON_TYPES[1]
 QUEUE_DELAY_US = 5000  # how long Triton's dynamic batcher waits to fill a batch
 
 
-def model_names(name: str) -> dict[str, str]:
+def model_names(name: str, with_plan: bool = False) -> dict[str, str]:
     """Triton model names from the artifact's name (letters, digits, '_' and '-')."""
     base = re.sub(r"[^A-Za-z0-9_-]", "_", name).strip("_") or "repmet"
-    return {"embedding": f"{base}_embedding", "head": f"{base}_head", "ensemble": base}
+    names = {"embedding": f"{base}_embedding", "head": f"{base}_head", "ensemble": base}
+    if with_plan:
+        names.update(embedding_trt=f"{base}_embedding_trt", ensemble_trt=f"{base}_trt")
+    return names
 
 
 def detector_model_names(name: str) -> dict[str, str]:
@@ -47,27 +58,35 @@ def detector_model_names(name: str) -> dict[str, str]:
 
 
 def write_repository(root: Path, name: str, embedding_onnx: Path, head_onnx: Path, input_shape: tuple[int, int, int],
-                     dim: int, max_batch: int) -> dict[str, str]:
-    names = model_names(name)
+                     dim: int, max_batch: int, embedding_plan: Path | None = None) -> dict[str, str]:
+    """``embedding_plan``: the artifact's TensorRT engine of the embedding, when it has one (built with
+    ``max_batch`` as its profile's largest batch): the plan variant is written too (module docstring)."""
+    names = model_names(name, with_plan=embedding_plan is not None)
     c, h, w = input_shape
+    batching = f"dynamic_batching {{\n  max_queue_delay_microseconds: {QUEUE_DELAY_US}\n}}\n"
+    embedding = {"inputs": [("images", [c, h, w], FP32)], "outputs": [("embeddings", [dim], FP32)], "extra": batching}
+    ensemble = {"inputs": [("images", [-1, c, h, w], FP32), ("representatives", [-1, -1, dim], FP32)],
+                "outputs": [("embeddings", [-1, dim], FP32), ("distances", [-1, -1, -1], FP32),
+                            ("posteriors", [-1, -1], FP32)]}
     configs = {
-        names["embedding"]: _config(names["embedding"], "onnxruntime_onnx", max_batch,
-                                    inputs=[("images", [c, h, w], FP32)], outputs=[("embeddings", [dim], FP32)],
-                                    extra=f"dynamic_batching {{\n  max_queue_delay_microseconds: {QUEUE_DELAY_US}\n}}\n"),
+        names["embedding"]: _config(names["embedding"], "onnxruntime_onnx", max_batch, **embedding),
         names["head"]: _config(names["head"], "onnxruntime_onnx", 0,
                                inputs=[("embeddings", [-1, dim], FP32), ("representatives", [-1, -1, dim], FP32)],
                                outputs=[("distances", [-1, -1, -1], FP32), ("posteriors", [-1, -1], FP32)]),
-        names["ensemble"]: _config(names["ensemble"], "ensemble", 0,
-                                   inputs=[("images", [-1, c, h, w], FP32), ("representatives", [-1, -1, dim], FP32)],
-                                   outputs=[("embeddings", [-1, dim], FP32), ("distances", [-1, -1, -1], FP32),
-                                            ("posteriors", [-1, -1], FP32)],
-                                   extra=_ensemble_steps(names)),
+        names["ensemble"]: _config(names["ensemble"], "ensemble", 0, **ensemble,
+                                   extra=_ensemble_steps(names["embedding"], names["head"])),
     }
+    if embedding_plan is not None:
+        configs[names["embedding_trt"]] = _config(names["embedding_trt"], "tensorrt_plan", max_batch, **embedding)
+        configs[names["ensemble_trt"]] = _config(names["ensemble_trt"], "ensemble", 0, **ensemble,
+                                                 extra=_ensemble_steps(names["embedding_trt"], names["head"]))
     for model, text in configs.items():
         (root / model / VERSION).mkdir(parents=True)
         (root / model / "config.pbtxt").write_text(text)
     shutil.copyfile(embedding_onnx, root / names["embedding"] / VERSION / "model.onnx")
     shutil.copyfile(head_onnx, root / names["head"] / VERSION / "model.onnx")
+    if embedding_plan is not None:
+        shutil.copyfile(embedding_plan, root / names["embedding_trt"] / VERSION / "model.plan")
     return names
 
 
@@ -111,12 +130,12 @@ def _config(name: str, platform: str, max_batch: int, inputs, outputs, extra: st
             + tensors("input", inputs) + tensors("output", outputs) + extra)
 
 
-def _ensemble_steps(names: dict[str, str]) -> str:
+def _ensemble_steps(embedding: str, head: str) -> str:
     def step(model: str, inputs: list[str], outputs: list[str]) -> str:
         maps = "".join(f'      input_map {{\n        key: "{t}"\n        value: "{t}"\n      }}\n' for t in inputs)
         maps += "".join(f'      output_map {{\n        key: "{t}"\n        value: "{t}"\n      }}\n' for t in outputs)
         return f'    {{\n      model_name: "{model}"\n      model_version: -1\n{maps}    }}'
 
-    steps = ",\n".join([step(names["embedding"], ["images"], ["embeddings"]),
-                        step(names["head"], ["embeddings", "representatives"], ["distances", "posteriors"])])
+    steps = ",\n".join([step(embedding, ["images"], ["embeddings"]),
+                        step(head, ["embeddings", "representatives"], ["distances", "posteriors"])])
     return f"ensemble_scheduling {{\n  step [\n{steps}\n  ]\n}}\n"

@@ -1,8 +1,9 @@
-// repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] [--threads T] --images IMG...
+// repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] [--threads T]
+//              [--gallery FILE] --images IMG...
 //
 // Speed of the C++ runtime on real images, for benchmarks/cpp_runtime.py: a classifier
 // classifies the images in batches of B (decoding and preprocessing included; the gallery is
-// the trained one, or the first images enrolled as classes); a detector detects them one by
+// FILE, or the trained one, or the first images enrolled as classes); a detector detects them one by
 // one. Prints JSON: the milliseconds per image of every round after a warm-up round. With
 // --threads T, a classifier also classifies the images from T threads at once and reports
 // whether every thread got the sequential answer ("threads_agree").
@@ -34,7 +35,7 @@ int count_option(const std::string& option, const std::string& text, int low) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string artifact, format = "auto";
+  std::string artifact, format = "auto", gallery;
   int batch = 1, rounds = 3, threads = 0;
   std::vector<repmet::ImageSource> images;
   try {
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
       else if (arg == "--batch" && i + 1 < argc) batch = count_option(arg, argv[++i], 1);
       else if (arg == "--rounds" && i + 1 < argc) rounds = count_option(arg, argv[++i], 1);
       else if (arg == "--threads" && i + 1 < argc) threads = std::min(count_option(arg, argv[++i], 0), 256);
+      else if (arg == "--gallery" && i + 1 < argc) gallery = argv[++i];
       else if (arg == "--images") { while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) images.emplace_back(argv[++i]); }
       else if (artifact.empty()) artifact = arg;
       else repmet::fail("unexpected argument " + arg);
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (artifact.empty() || images.empty()) {
-    std::cerr << "usage: repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] --images IMG...\n";
+    std::cerr << "usage: repmet-bench ARTIFACT [--format auto|int8|onnx|aoti|torchscript] [--batch B] [--rounds R] "
+                 "[--gallery FILE] --images IMG...\n";
     return 2;
   }
   try {
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
     } else {
       auto classifier = repmet::FewShotClassifier::load(artifact, "cpu", format);
       used = classifier.format();
+      if (!gallery.empty()) classifier.load_gallery(gallery);
       if (classifier.labels().empty()) {
         for (std::size_t c = 0; c < std::min<std::size_t>(5, images.size()); ++c) {
           classifier.enroll("class" + std::to_string(c), {images[c]});
