@@ -5,6 +5,9 @@ and 5, 5 seeded episodes, no TFA baseline): base AP50, novel AP50 per K and per 
 novel class's region recall at IoU 0.5.
 
     python docs/lab_notes/stride4_level.py CHECKPOINT [CHECKPOINT ...]
+
+The option was removed after this measurement: check out commit 955883c to train and read such a
+checkpoint again.
 """
 import sys
 import time
@@ -35,7 +38,7 @@ for path in sys.argv[1:]:
     seconds = time.perf_counter() - start
     cached = kept["regions"]
     recall = {name: region_recall(cached, test, test.class_index([name], "novel")) for name in classes.novel}
-    print(f"### {path} (stride4_level {config.detection.stride4_level}; {seconds:.0f} s)")
+    print(f"### {path} (stride4_level {getattr(config.detection, 'stride4_level', False)}; {seconds:.0f} s)")
     print(f"base AP50 {100 * result['base_ap50']:.1f}; region recall @0.5: "
           + ", ".join(f"{n} {100 * r:.1f}%" for n, r in recall.items()))
     for few in result["fewshot"]:

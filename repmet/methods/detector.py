@@ -46,8 +46,6 @@ class DetectionConfig:
     images_per_batch: int = field(default=2, metadata=at_least(1))
     trainable_blocks: int = field(default=4, metadata=between(0, 16))  # from the top: Lite0 blocks, or ResNet stages
     fpn_channels: int = field(default=128, metadata=at_least(8))
-    # a stride-4 pyramid level with 16 and 23 px anchors, for objects below 32 px (efficientnet_lite0)
-    stride4_level: bool = False
     min_size: int = field(default=320, metadata=at_least(32))
     max_size: int = field(default=512, metadata=at_least(32))
     rois_per_image: int = field(default=128, metadata=at_least(8))
@@ -162,9 +160,6 @@ class RepMetDetector(Method):
             raise UserError(f"{source}: the detector's regions are unit vectors compared by squared Euclidean "
                             f"distance; loss.distance must be sqeuclidean, not {config.loss.distance!r}")
         backbone = DETECTION_BACKBONES.get(config.model.name)
-        if d.stride4_level and not backbone.has_stride4_option:
-            raise UserError(f"{source}: detection.stride4_level is an option of the efficientnet_lite0 pyramid, "
-                            f"not of {config.model.name}'s")
         if d.trainable_blocks > backbone.max_trainable_blocks:
             raise UserError(f"{source}: detection.trainable_blocks counts {backbone.blocks} for this backbone "
                             f"(0-{backbone.max_trainable_blocks}), got {d.trainable_blocks}")
@@ -178,8 +173,7 @@ class RepMetDetector(Method):
 
     def build_model(self, config: ExperimentConfig, class_names: list[str], pretrained: bool = True) -> nn.Module:
         d, m = config.detection, config.model
-        backbone = DETECTION_BACKBONES.get(m.name).build(m, pretrained, d.trainable_blocks, d.fpn_channels,
-                                                         d.stride4_level)
+        backbone = DETECTION_BACKBONES.get(m.name).build(m, pretrained, d.trainable_blocks, d.fpn_channels)
         region = REGION_BACKBONES.get(d.region_backbone)
         region_backbone = region.build(pretrained)
         mean, std = input_normalization(m.name)

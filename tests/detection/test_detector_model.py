@@ -23,10 +23,9 @@ def fsod_base_images(data_root):
     return base_training_images(load_voc_detection(root, "train"), BaseNovelClasses.from_file(root / "classes.txt"))
 
 
-def detector(trainable_blocks=2, stride4=False):
+def detector(trainable_blocks=2):
     torch.manual_seed(0)
-    backbone = Lite0FPN(create_model("efficientnet_lite0", pretrained=True), 64, trainable_blocks=trainable_blocks,
-                        stride4=stride4)
+    backbone = Lite0FPN(create_model("efficientnet_lite0", pretrained=True), 64, trainable_blocks=trainable_blocks)
     lite = input_normalization("efficientnet_lite0")
     model = build_repmet_faster_rcnn(backbone, create_model("efficientnet_lite0", pretrained=True), num_classes=8,
                                      reps_per_class=2, sigma=0.5, mean=lite[0], std=lite[1], region_mean=lite[0],
@@ -65,27 +64,6 @@ def test_one_training_step_on_real_images_trains_what_it_should_and_nothing_else
     assert all(p.grad is None for p in model.region_embedder.parameters())  # the frozen ImageNet classifier
     assert not model.region_embedder.backbone.training
     assert torch.equal(frozen_block._bn1.running_mean, stats_before)  # frozen BatchNorm stays in eval mode
-
-
-def test_the_stride4_level_proposes_and_pools_small_objects(fsod_base_images):
-    """detection.stride4_level: a stride-4 map below the others, 16 and 23 px anchors on it, RoIs of
-    small objects pooled from it; a training step on real images reaches its FPN convolutions."""
-    plain, small = detector(), detector(stride4=True)
-    pool = small.roi_heads.box_roi_pool
-    assert pool.scales == [0.25, 0.125, 0.0625, 0.03125] and plain.roi_heads.box_roi_pool.scales[0] == 0.125
-    assert small.rpn.anchor_generator.sizes[0] == (16, 23) and plain.rpn.anchor_generator.sizes[0] == (32, 45)
-    level = pool.map_levels([torch.tensor([[10.0, 10.0, 30.0, 30.0], [0.0, 0.0, 300.0, 300.0]])])
-    assert level.tolist() == [0, 3]  # a 20 px box from the stride-4 map, a 300 px one from stride 32
-    pictures, targets = as_inputs(fsod_base_images[:2])
-    small.train()
-    losses = small(pictures, targets)
-    assert all(torch.isfinite(v) for v in losses.values())
-    sum(losses.values()).backward()
-    assert small.backbone.fpn.inner_blocks[0][0].weight.grad.abs().sum() > 0  # the stride-4 level's lateral conv
-    small.eval()
-    with torch.no_grad():
-        (found,) = small(pictures[:1])
-    assert len(found["boxes"]) > 0
 
 
 def test_the_box_head_learns_one_class_object_from_every_base_class(fsod_base_images):

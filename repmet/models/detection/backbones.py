@@ -15,21 +15,20 @@ from repmet.registry import Registry
 
 @dataclass(frozen=True)
 class DetectionBackbone:
-    # (model section, pretrained, trainable_blocks, fpn_channels, stride4) -> the pyramid
+    # (model section, pretrained, trainable_blocks, fpn_channels) -> the pyramid
     build: Callable[..., nn.Module]
     max_trainable_blocks: int
     blocks: str  # what trainable_blocks counts, in words
-    has_stride4_option: bool = False  # detection.stride4_level: a stride-4 level for small objects
 
 
-def _lite0_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int, stride4: bool = False) -> nn.Module:
+def _lite0_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int) -> nn.Module:
     from repmet.models.detection.lite0_fpn import Lite0FPN
     from repmet.models.factory import build_backbone
 
-    return Lite0FPN(build_backbone(model, pretrained), fpn_channels, trainable_blocks, stride4)
+    return Lite0FPN(build_backbone(model, pretrained), fpn_channels, trainable_blocks)
 
 
-def _resnet50_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int, stride4: bool = False) -> nn.Module:
+def _resnet50_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: int) -> nn.Module:
     from repmet.models.detection.resnet_fpn import resnet50_fpn
 
     return resnet50_fpn(model.pretrained and pretrained, model.weights if pretrained else None, trainable_blocks,
@@ -38,8 +37,7 @@ def _resnet50_fpn(model, pretrained: bool, trainable_blocks: int, fpn_channels: 
 
 DETECTION_BACKBONES: Registry[DetectionBackbone] = Registry("detection backbone")
 # the CPU configs' and the paper-sized GPU configs'
-DETECTION_BACKBONES.register("efficientnet_lite0", DetectionBackbone(_lite0_fpn, 16, "EfficientNet-Lite0 blocks",
-                                                                     has_stride4_option=True))
+DETECTION_BACKBONES.register("efficientnet_lite0", DetectionBackbone(_lite0_fpn, 16, "EfficientNet-Lite0 blocks"))
 DETECTION_BACKBONES.register("resnet50", DetectionBackbone(_resnet50_fpn, 5, "ResNet-50 stages"))
 
 @dataclass(frozen=True)

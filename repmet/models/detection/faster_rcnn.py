@@ -59,9 +59,7 @@ class DetectorSize:
 # Anchors up to the whole canvas: objects unlike any base class are often large (a frame-filling
 # animal), and an RPN that cannot propose them at all has nothing to learn them from.
 ANCHOR_SIZES = ((32, 45), (64, 90), (128, 181), (256, 512))
-# with a stride-4 level (detection.stride4_level) below them: 16 and 23 px anchors for small objects
-STRIDE4_ANCHOR_SIZES = ((16, 23),) + ANCHOR_SIZES
-ASPECT_RATIOS = (0.5, 1.0, 2.0)
+ANCHOR_RATIOS = ((0.5, 1.0, 2.0),) * 4
 
 
 class ClassAgnosticRoIHeads(RoIHeads):
@@ -185,9 +183,8 @@ def build_repmet_faster_rcnn(backbone: nn.Module, region_backbone: nn.Module, nu
     ``backbone.out_channels`` channels; ``region_backbone`` maps images (normalised by
     ``region_mean`` / ``region_std``) to pooled features ``[B, D]`` with ``feature_dim`` D; the
     detector's own input is normalised by ``mean`` / ``std``."""
-    levels = [name for name in backbone_level_names(backbone) if name != "pool"]  # RoI pooling's; "pool": RPN only
-    sizes = STRIDE4_ANCHOR_SIZES if len(levels) == 4 else ANCHOR_SIZES
-    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(ASPECT_RATIOS,) * len(sizes))
+    levels = ["0", "1", "2"]
+    anchors = AnchorGenerator(sizes=ANCHOR_SIZES, aspect_ratios=ANCHOR_RATIOS)
     rpn = IgnoringRegionProposalNetwork(
         anchors, RPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0]),
         fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
@@ -204,15 +201,6 @@ def build_repmet_faster_rcnn(backbone: nn.Module, region_backbone: nn.Module, nu
     embedder = RegionEmbedder(region_backbone, size.crop_size, size.sampling_ratio, mean, std, region_mean, region_std)
     gallery = RegionGallery(num_classes, reps_per_class, region_backbone.feature_dim, size.background_reps, sigma)
     return RepMetFasterRCNN(backbone, rpn, roi_heads, transform, embedder, gallery, size)
-
-
-def backbone_level_names(backbone: nn.Module, probe: int = 128) -> list[str]:
-    was_training = backbone.training
-    backbone.eval()
-    with torch.no_grad():
-        names = list(backbone(torch.zeros(1, 3, probe, probe)))
-    backbone.train(was_training)
-    return names
 
 
 def fix_pool_scales(pool: MultiScaleRoIAlign, backbone: nn.Module, probe: int = 128) -> None:

@@ -15,24 +15,19 @@ from repmet.models.efficientnet_lite import EfficientNetLite0
 
 STAGE_ENDS = (4, 10, 15)  # last block of the stride-8, -16 and -32 stages
 STAGE_CHANNELS = (40, 112, 320)
-STRIDE4_END, STRIDE4_CHANNELS = 2, 24  # the stride-4 stage, for a level that proposes small objects
 
 
 class Lite0FPN(nn.Module):
     """``images [B, 3, H, W]`` -> ``OrderedDict`` of FPN maps ``"0"`` (stride 8), ``"1"`` (16),
-    ``"2"`` (32) and ``"pool"`` (64), each with ``out_channels`` channels; with ``stride4`` a
-    stride-4 map first (then ``"0"`` is stride 4, ``"1"`` stride 8, ...). ``trainable_blocks``:
+    ``"2"`` (32) and ``"pool"`` (64), each with ``out_channels`` channels. ``trainable_blocks``:
     how many of the 16 blocks (from the top) train; the rest, and their BatchNorm statistics, stay
     as ImageNet left them."""
 
-    def __init__(self, body: EfficientNetLite0, out_channels: int = 128, trainable_blocks: int = 0,
-                 stride4: bool = False) -> None:
+    def __init__(self, body: EfficientNetLite0, out_channels: int = 128, trainable_blocks: int = 0) -> None:
         super().__init__()
         self.body = body
         self.out_channels = out_channels
-        self.stage_ends = ((STRIDE4_END,) if stride4 else ()) + STAGE_ENDS
-        channels = ((STRIDE4_CHANNELS,) if stride4 else ()) + STAGE_CHANNELS
-        self.fpn = FeaturePyramidNetwork(list(channels), out_channels, extra_blocks=LastLevelMaxPool())
+        self.fpn = FeaturePyramidNetwork(list(STAGE_CHANNELS), out_channels, extra_blocks=LastLevelMaxPool())
         self.frozen_modules = body.bottom_modules(body.num_blocks - trainable_blocks)
         for module in self.frozen_modules:
             for parameter in module.parameters():
@@ -52,6 +47,6 @@ class Lite0FPN(nn.Module):
         stages = OrderedDict()
         for index, block in enumerate(body._blocks):
             x = block(x)
-            if index in self.stage_ends:
+            if index in STAGE_ENDS:
                 stages[str(len(stages))] = x
         return self.fpn(stages)
