@@ -3,8 +3,11 @@ shorter side is MIN unless the longer exceeds MAX, padded to MAX x MAX; base tra
 for small objects: metric-eval's protocol shortened as in stride4_level.py (K = 1 / 5, 5 episodes,
 no TFA). The 512 row is stride4_level.txt's shipped row (the same protocol).
 
-    python docs/lab_notes/larger_canvas.py CHECKPOINT MIN MAX
+    python docs/lab_notes/larger_canvas.py CHECKPOINT MIN MAX [REGIONS]
+
+REGIONS: regions classified per image instead of the checkpoint's (detection.regions_per_image).
 """
+import dataclasses
 import sys
 import time
 
@@ -25,6 +28,8 @@ path, low, high = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 trained = open_checkpoint(path)
 transform = trained.model.transform
 transform.min_size, transform.max_size, transform.canvas = (low,), high, detection_canvas_size(high)
+if len(sys.argv) > 4:
+    trained.model.size = dataclasses.replace(trained.model.size, regions_per_image=int(sys.argv[4]))
 config = trained.config
 test = load_detection_split(config, config.data.test_split)
 classes = base_novel_classes(config)
@@ -33,7 +38,8 @@ result = evaluate_detector(trained, test, config.data.test_split, classes,
                            lambda: load_detection_split(config, config.data.train_split), [1, 5], 5, 0,
                            torch.device("cpu"), progress=False, baseline=False)
 recall = {name: region_recall(kept["regions"], test, test.class_index([name], "novel")) for name in classes.novel}
-print(f"### {path}, shorter side {low}, canvas {transform.canvas} ({time.perf_counter() - start:.0f} s)")
+print(f"### {path}, shorter side {low}, canvas {transform.canvas}, {trained.model.size.regions_per_image} regions "
+      f"({time.perf_counter() - start:.0f} s)")
 print(f"base AP50 {100 * result['base_ap50']:.1f}; region recall @0.5: "
       + ", ".join(f"{n} {100 * r:.1f}%" for n, r in recall.items()))
 for few in result["fewshot"]:
