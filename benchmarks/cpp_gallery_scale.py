@@ -16,10 +16,10 @@ classes is the cost without a large gallery, so the difference is the search."""
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,8 +30,9 @@ from repmet.artifact.gallery_file import Gallery
 from repmet.data import default_data_root
 from repmet.runtime import FewShotClassifier
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BENCH = PROJECT_ROOT / "build" / "cpp" / "repmet-bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpp_runtime import BENCH, _cpp, _timed  # noqa: E402
+
 NOISE = 0.03  # per dimension, on unit vectors of 256-d: cos(real, jittered) about 0.9
 
 
@@ -47,9 +48,7 @@ def gallery_file(classifier: FewShotClassifier, real: np.ndarray, classes: int, 
 
 
 def cpp_ms(artifact: str, gallery: Path, batch: int, images: list[str], rounds: int) -> float:
-    run = subprocess.run([str(BENCH), artifact, "--format", "onnx", "--gallery", str(gallery), "--batch", str(batch),
-                          "--rounds", str(rounds), "--images", *images], capture_output=True, text=True, check=True)
-    return statistics.median(json.loads(run.stdout)["ms_per_image"])
+    return statistics.median(_cpp(artifact, "onnx", batch, images, rounds, "--gallery", str(gallery)))
 
 
 def python_ms(artifact: str, gallery: Path, batch: int, images: list[str], rounds: int) -> tuple[float, float]:
@@ -58,13 +57,8 @@ def python_ms(artifact: str, gallery: Path, batch: int, images: list[str], round
     start = time.perf_counter()
     classifier.load_gallery(gallery)
     load_s = time.perf_counter() - start
-    per_image = []
-    for round_ in range(rounds + 1):
-        start = time.perf_counter()
-        for at in range(0, len(images), batch):
-            classifier.classify(images[at:at + batch], top_k=1)
-        if round_:
-            per_image.append(1e3 * (time.perf_counter() - start) / len(images))
+    per_image = _timed(lambda: [classifier.classify(images[at:at + batch], top_k=1)
+                                for at in range(0, len(images), batch)], images, rounds)
     return statistics.median(per_image), load_s
 
 

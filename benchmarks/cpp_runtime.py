@@ -109,9 +109,10 @@ def _images_for(artifact: Artifact, data: Path, count: int) -> list[str]:
     return [str(p) for p in sorted((data / "flowers-102" / "jpg").glob("*.jpg"))[::97][:count]]
 
 
-def _cpp(folder: str, fmt: str, batch: int, images: list[str], rounds: int) -> list[float]:
+def _cpp(folder: str, fmt: str, batch: int, images: list[str], rounds: int, *extra: str) -> list[float]:
+    """``repmet-bench``'s ms per image of each timed round (``extra``: more options, e.g. --gallery FILE)."""
     run = subprocess.run([str(BENCH), folder, "--format", fmt, "--batch", str(batch), "--rounds", str(rounds),
-                          "--images", *images], capture_output=True, text=True, check=True)
+                          *extra, "--images", *images], capture_output=True, text=True, check=True)
     return json.loads(run.stdout)["ms_per_image"]
 
 

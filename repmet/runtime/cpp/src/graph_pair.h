@@ -21,8 +21,8 @@ namespace repmet {
 
 class GraphPair {
  public:
-  // format "auto", on the CPU the fastest the artifact has: onnx (when built with ONNX Runtime),
-  // aoti, torchscript; on a GPU torchscript
+  // format "auto", on the CPU the first the artifact has of int8 and onnx (when built with ONNX
+  // Runtime), aoti, torchscript; on a GPU torchscript
   static std::unique_ptr<GraphPair> load(const Artifact& artifact, const std::string& device, const std::string& format,
                                          const std::array<std::string, 2>& roles);
 
