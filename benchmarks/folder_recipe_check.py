@@ -22,8 +22,8 @@ import torch
 
 from repmet.methods.config_loading import load_config
 from repmet.data import load_labeled_classes
+from repmet.evaluate.registry import evaluate_trained
 from repmet.evaluate.feature_baselines import linear_probe_accuracy, nearest_class_mean_accuracy, raw_backbone_features
-from repmet.methods import get_method
 from repmet.methods.base import EvalRequest
 from repmet.methods.trained import open_checkpoint
 from repmet.train.batch_trainer import BatchTrainer
@@ -51,7 +51,7 @@ def main() -> None:
         trained = BatchTrainer(config, out, progress=not args.no_progress, overwrite=True).fit()
         seconds = time.perf_counter() - start
         model = open_checkpoint(trained["checkpoint"])
-        result = get_method(config.method).evaluate(model, EvalRequest(progress=not args.no_progress))
+        result = evaluate_trained(model, EvalRequest(progress=not args.no_progress))
         rows.append((name, f"{100 * result['accuracy']:.2f}", f"{seconds:.0f} s (features cached or not)"))
 
     d = config.data
