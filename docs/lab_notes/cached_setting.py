@@ -1,7 +1,8 @@
 """What the cached-region lab notes share: a checkpoint's detector, a VOC folder's support and test
 splits, the enrolled classes (given, or every class with 5 support boxes and a test box, as
 benchmarks/detection_transfer.py picks them), the test images' regions computed once, and one
-seeded episode's gallery."""
+seeded episode's gallery; and
+a scoring with the enrolled classes' distances lowered (:class:`DistanceOffset`)."""
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from repmet.data import default_data_root  # noqa: E402
 from repmet.data.detection import sample_support  # noqa: E402
 from repmet.methods import open_checkpoint  # noqa: E402
 from repmet.methods.detector_regions import cache_regions, enrolled_representatives  # noqa: E402
+from repmet.models.detection.region_scoring import class_scores  # noqa: E402
+from repmet.ops.distances import squared_euclidean  # noqa: E402
+from repmet.ops.posterior import class_logits  # noqa: E402
 
 torch.set_flush_denormal(True)
 
@@ -54,3 +58,21 @@ def episode_gallery(setting: CachedSetting, shot: int, episode: int, with_base: 
         base = setting.gallery.gallery()
         reps, label_map = torch.cat([base, reps]), [-1] * len(base) + label_map
     return support, reps, label_map
+
+
+class DistanceOffset:
+    """``region_scoring.class_scores`` with the squared distances of the gallery's classes from index
+    ``first`` on lowered by ``value`` (set between runs), to patch in as ``faster_rcnn.class_scores``."""
+
+    def __init__(self, first: int = 0) -> None:
+        self.first, self.value = first, 0.0
+
+    def __call__(self, embeddings, objectness, representatives, background, sigma, power=1.0):
+        if self.value == 0.0:
+            return class_scores(embeddings, objectness, representatives, background, sigma, power)
+        n, (c, k, d) = embeddings.shape[0], representatives.shape
+        to_classes = squared_euclidean(embeddings, representatives.reshape(c * k, d)).reshape(n, c, k)
+        to_classes[:, self.first:] -= self.value
+        to_background = squared_euclidean(embeddings, background)[:, None, :]
+        logits = torch.cat([class_logits(to_background, sigma), class_logits(to_classes, sigma)], dim=1)
+        return torch.softmax(logits, dim=1)[:, 1:] * objectness.clamp_min(0.0)[:, None]

@@ -16,27 +16,15 @@ import torch
 import torch.nn.functional as F
 
 import repmet.models.detection.faster_rcnn as faster_rcnn
-from cached_setting import episode_gallery, open_setting
+from cached_setting import DistanceOffset, episode_gallery, open_setting
 from repmet.evaluate.detection_ap import detection_ap
 from repmet.evaluate.region_detections import detect_cached
 from repmet.methods.detector_regions import CachedRegions, cache_regions
-from repmet.ops.distances import squared_euclidean
-from repmet.ops.posterior import class_logits
 
 setting = open_setting(sys.argv[1], "indoor85-voc", "trainval", "test")
 gallery = setting.gallery
-offset = {"value": 0.0}
-
-
-def offset_scores(embeddings, objectness, representatives, background, sigma, power=1.0):
-    n, (c, k, d) = embeddings.shape[0], representatives.shape
-    to_classes = squared_euclidean(embeddings, representatives.reshape(c * k, d)).reshape(n, c, k) - offset["value"]
-    to_background = squared_euclidean(embeddings, background)[:, None, :]
-    logits = torch.cat([class_logits(to_background, sigma), class_logits(to_classes, sigma)], dim=1)
-    return torch.softmax(logits, dim=1)[:, 1:] * objectness.clamp_min(0.0)[:, None]
-
-
-faster_rcnn.class_scores = offset_scores
+offset = DistanceOffset()
+faster_rcnn.class_scores = offset
 
 
 def ap50(cached, transform=lambda reps: reps, shots=(1, 3, 5)):
@@ -50,9 +38,9 @@ def ap50(cached, transform=lambda reps: reps, shots=(1, 3, 5)):
 
 print("1. offset on the enrolled classes' squared distances")
 for value in (0.0, 0.1, 0.2, 0.3, 0.4):
-    offset["value"] = value
+    offset.value = value
     print(f"   offset {value}: {ap50(setting.cached)}", flush=True)
-offset["value"] = 0.0
+offset.value = 0.0
 
 print("2. CL2N: centred by a mean, renormalised")
 background = gallery.background.clone()

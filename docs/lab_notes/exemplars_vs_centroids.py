@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import torch
 
+from cached_setting import DistanceOffset
 import repmet.methods.detector_gallery_fit as gallery_fit
 import repmet.models.detection.faster_rcnn as faster_rcnn
 from repmet.data.detection import sample_support
@@ -24,10 +25,8 @@ from repmet.evaluate.region_detections import detect_cached
 from repmet.methods import open_checkpoint
 from repmet.methods.detector import base_novel_classes, load_detection_split
 from repmet.methods.detector_regions import cache_regions, embed_boxes, enrolled_representatives
-from repmet.models.detection.region_scoring import class_scores
 from repmet.ops.distances import squared_euclidean
 from repmet.ops.kmeans import kmeans
-from repmet.ops.posterior import class_logits
 
 torch.set_flush_denormal(True)
 CPU = torch.device("cpu")
@@ -49,21 +48,8 @@ for c, boxes in enumerate(shots.values()):
 print(f"1. base boxes (6 per class): median squared distance to their class's gallery representatives "
       f"{np.median(to_reps):.3f}, to the nearest of 5 other boxes of the class {np.median(to_shot):.3f}")
 
-offset = {"value": 0.0}
-
-
-def offset_scores(embeddings, objectness, representatives, background, sigma, power=1.0):
-    if offset["value"] == 0.0:
-        return class_scores(embeddings, objectness, representatives, background, sigma, power)
-    n, (c, k, d) = embeddings.shape[0], representatives.shape
-    to_classes = squared_euclidean(embeddings, representatives.reshape(c * k, d)).reshape(n, c, k)
-    to_classes[:, len(base_ids):] -= offset["value"]  # the enrolled classes only
-    to_background = squared_euclidean(embeddings, background)[:, None, :]
-    logits = torch.cat([class_logits(to_background, sigma), class_logits(to_classes, sigma)], dim=1)
-    return torch.softmax(logits, dim=1)[:, 1:] * objectness.clamp_min(0.0)[:, None]
-
-
-faster_rcnn.class_scores = offset_scores
+offset = DistanceOffset(first=len(base_ids))  # the enrolled classes only
+faster_rcnn.class_scores = offset
 
 
 def episodes(base_reps, label):
@@ -85,9 +71,9 @@ def episodes(base_reps, label):
 shipped = gallery.gallery().clone()
 print("2. an offset on the enrolled classes' squared distances")
 for value in (0.0, 0.1, 0.2, 0.3):
-    offset["value"] = value
+    offset.value = value
     episodes(shipped, f"offset {value}")
-offset["value"] = 0.0
+offset.value = 0.0
 
 print("3. base representatives as medoids (background stays centroids), the gallery refitted")
 centroids = gallery_fit._centres
